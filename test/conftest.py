@@ -1,0 +1,52 @@
+"""Shared fixtures. DDS discovery never leaves the loopback interface, and every test that
+uses ROS gets a ROS_DOMAIN_ID of its own, so no test can forget either."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TEST_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(TEST_DIR))
+
+# Before anything imports rclpy in this process.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+_BASE_DOMAIN = 1 + (os.getpid() % 20) * 10  # 1..191: per pytest process, 10 apart
+_domains = itertools.count()
+os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN + 9)
+
+
+@pytest.fixture
+def ros_domain_id() -> int:
+    """A DDS domain id for this test only (distinct per test and per pytest process)."""
+    return _BASE_DOMAIN + next(_domains) % 9
+
+
+@pytest.fixture
+def ros_env(ros_domain_id: int) -> dict[str, str]:
+    """Environment for ROS subprocesses of this test: loopback-only discovery, its own domain."""
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["ROS_DOMAIN_ID"] = str(ros_domain_id)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def rclpy_context(ros_domain_id: int):
+    """An initialised rclpy context on this test's domain, shut down afterwards."""
+    from ros_support import require_rclpy
+
+    rclpy = require_rclpy()
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=ros_domain_id)
+    try:
+        yield context
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)

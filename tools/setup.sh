@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sets up everything on a machine without a ROS installation, without root:
+#   - a virtual environment (.venv) with the CPU build of torch and the Python dependencies,
+#   - ROS 2 Kilted (rclpy with Fast DDS, message packages, rosidl generators) and colcon from PyPI,
+#   - this package built with colcon (interfaces included) in the workspace .ws/.
+# Idempotent: when nothing changed it only checks two stamps and returns in about a second.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${DUALPOSENET_VENV:-$REPO/.venv}"
+WS="$REPO/.ws"
+TORCH_SPEC="${DUALPOSENET_TORCH:-torch==2.13.0}"
+cd "$REPO"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+digest() { sha256sum | cut -c1-32; }
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  say "creating virtual environment $VENV"
+  python3 -m venv "$VENV"
+fi
+# shellcheck disable=SC1091
+source "$VENV/bin/activate"
+
+requirements_stamp="$( { echo "$TORCH_SPEC"; cat requirements/*.txt setup.py; } | digest)"
+if [[ "$(cat "$VENV/.dualposenet-requirements" 2>/dev/null)" != "$requirements_stamp" ]]; then
+  say "installing $TORCH_SPEC, the Python dependencies, ROS 2 Kilted wheels and colcon"
+  python -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
+  python -m pip install --quiet --disable-pip-version-check \
+    -r requirements/core.txt -r requirements/ros-kilted-pypi.txt -r requirements/dev.txt
+  python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$REPO"
+  python "$REPO/tools/fix_ros_wheel_cmake.py" "$VENV"
+  echo "$requirements_stamp" > "$VENV/.dualposenet-requirements"
+fi
+
+# The ROS wheels install into the virtual environment's prefix; CMake and colcon find them there.
+export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+
+# A standard ROS workspace whose src/ links to this repository. Building through the link keeps
+# the virtual environment (inside the repository) outside CMake's source directory, which CMake
+# requires for the include paths the generated interfaces export.
+mkdir -p "$WS/src"
+ln -sfn ../.. "$WS/src/dualposenet_ros"
+build_stamp="$( {
+  cat CMakeLists.txt package.xml msg/*.msg
+  find dualposenet_ros launch config resource scripts -type f -not -path '*__pycache__*' | LC_ALL=C sort
+} | digest)"
+if [[ ! -f "$WS/install/setup.bash" || "$(cat "$WS/.build-stamp" 2>/dev/null)" != "$build_stamp" ]]; then
+  say "building the dualposenet_ros package with colcon (interfaces, executables, launch files)"
+  ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
+    colcon --log-base "$WS/log" build --symlink-install --base-paths "$WS/src" \
+    --build-base "$WS/build" --install-base "$WS/install" \
+    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
+    --event-handlers console_cohesion- summary+ >/dev/null
+  echo "$build_stamp" > "$WS/.build-stamp"
+fi
+say "ready: source tools/env.sh to use it in a shell"
