@@ -1,0 +1,242 @@
+"""The inference pipeline: one path from an RGB-D frame with instance masks to object poses.
+
+Used by ``dualposenet test`` (all three phases), the benchmark and the ROS node alike.
+Per frame, every instance is estimated in the same batch (DESIGN 1.3):
+
+1. back-project each mask's depth (NOCS camera frame, metres) and take its normalised colours;
+2. ``passes`` times: centre each instance's current points, build the spherical maps of all
+   instances in one call on the model's device, run the network on the batch, map the points
+   into the canonical frame with the explicit pose and keep those within ``inlier_radius``
+   for the next pass;
+3. optionally refine the last pass (``refine.py``), then convert to the optical frame.
+
+Point sampling uses a generator seeded per (seed, instance id, pass), so an instance gets the
+same estimate whether it is processed alone or with others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_checkpoint
+from .estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
+from .frames import FLIP_XY
+from .losses import consistency_loss, explicit_canonical_points
+from .network import DualPoseNet, PoseOutput
+from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps_batch
+from .refine import ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineSettings, refine_encoder, refine_feature
+from .rotations import quaternion_to_matrix
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EstimatorSettings:
+    """How frames are estimated; every field is exposed by the CLI and the ROS node."""
+
+    min_points: int = 32
+    """Instances with at most this many valid depth points get status TOO_FEW_POINTS."""
+    passes: int = 3
+    """Centring passes; each keeps the points the previous pass put inside ``inlier_radius``."""
+    inlier_radius: float = 0.6
+    """Canonical-frame radius (object diagonals) of the points kept for the next pass."""
+    refine: RefineMode = RefineMode.NONE
+    refine_encoder: RefineSettings = ENCODER_DEFAULTS
+    refine_feature: RefineSettings = FEATURE_DEFAULTS
+    seed: int = 0
+    amp: bool = False
+    """bfloat16 autocast of the un-refined network passes on CUDA."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "refine", RefineMode.parse(self.refine))
+        if self.min_points < 0 or self.passes < 1 or not self.inlier_radius > 0:
+            raise ValueError(f"invalid estimator settings: min_points={self.min_points} (>= 0), "
+                             f"passes={self.passes} (>= 1), inlier_radius={self.inlier_radius} (> 0)")
+
+    def replace(self, **changes) -> "EstimatorSettings":
+        return dataclasses.replace(self, **changes)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU falls back with a warning."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        LOGGER.warning("device %r requested but CUDA is not available: using the CPU", name)
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+@dataclass
+class _Observation:
+    """Back-projected points (NOCS camera frame, metres) and normalised colours of one instance."""
+
+    index: int  # position in FrameInput.instances
+    points: np.ndarray
+    colors: np.ndarray
+
+
+@dataclass
+class _PassResult:
+    pose: PoseOutput  # translation relative to the centroid
+    centroid: torch.Tensor  # (B, 3)
+    residual: torch.Tensor  # (B,)
+    num_points: torch.Tensor  # (B,)
+    refined: bool = False
+
+
+class PoseEstimator:
+    """Estimates the pose and size of every instance of a frame with one DualPoseNet."""
+
+    def __init__(self, model: DualPoseNet, device: str | torch.device = "auto",
+                 settings: EstimatorSettings | None = None) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)  # refinement optimises copies, never the model
+        self.settings = settings or EstimatorSettings()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, device: str | torch.device = "auto",
+                        settings: EstimatorSettings | None = None) -> "PoseEstimator":
+        """Load a checkpoint (default: the shipped model) onto ``device``."""
+        if path is None:
+            from .models import default_checkpoint
+
+            path = default_checkpoint()
+        model, _ = load_checkpoint(path)
+        return cls(model, device, settings)
+
+    @property
+    def resolution(self) -> int:
+        return self.model.config.resolution
+
+    def estimate(self, frame: FrameInput, refine: RefineMode | str | None = None) -> list[ObjectEstimate]:
+        """Pose and size of every instance of ``frame``, in its order, in the optical frame."""
+        mode = self.settings.refine if refine is None else RefineMode.parse(refine)
+        depth = np.where(np.isfinite(frame.depth), frame.depth, 0.0).astype(np.float32)
+        observations, estimates = [], {}
+        for index, instance in enumerate(frame.instances):
+            points, (rows, cols) = backproject(depth, frame.intrinsics, instance.mask)
+            if len(points) <= self.settings.min_points:
+                estimates[index] = self._too_few_points(index, frame, points)
+            else:
+                observations.append(_Observation(index, points, normalize_rgb(frame.rgb[rows, cols])))
+        if observations:
+            result = self._estimate_batch(observations, frame, mode)
+            estimates.update(self._to_estimates(observations, frame, result))
+        return [estimates[index] for index in range(len(frame.instances))]
+
+    # -- batched passes -------------------------------------------------------------------
+
+    def _estimate_batch(self, observations: list[_Observation], frame: FrameInput, mode: RefineMode) -> _PassResult:
+        settings = self.settings
+        points, colors, valid = self._pad(observations)
+        instance_ids = [frame.instances[obs.index].instance_id or obs.index + 1 for obs in observations]
+        result = None
+        for pass_index in range(settings.passes):
+            last = pass_index == settings.passes - 1
+            result, keep = self._run_pass(points, colors, valid, instance_ids, pass_index, mode, final=last)
+            if not last:
+                enough = keep.sum(dim=1) > settings.min_points  # never starve an instance
+                valid = torch.where(enough[:, None], keep, valid)
+        return result
+
+    def _pad(self, observations: list[_Observation]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        count = max(len(obs.points) for obs in observations)
+        points = np.zeros((len(observations), count, 3), np.float32)
+        colors = np.zeros_like(points)
+        valid = np.zeros((len(observations), count), bool)
+        for row, obs in enumerate(observations):
+            points[row, : len(obs.points)] = obs.points
+            colors[row, : len(obs.points)] = obs.colors
+            valid[row, : len(obs.points)] = True
+        to = dict(device=self.device)
+        return torch.from_numpy(points).to(**to), torch.from_numpy(colors).to(**to), torch.from_numpy(valid).to(**to)
+
+    def _sample(self, valid: torch.Tensor, instance_ids: list[int], pass_index: int) -> torch.Tensor:
+        """(B, P) indices of the points fed to the implicit decoder, seeded per instance."""
+        rows = []
+        for row, instance_id in enumerate(instance_ids):
+            candidates = torch.nonzero(valid[row]).squeeze(1)
+            rng = np.random.default_rng([self.settings.seed, instance_id, pass_index])
+            choice = sample_point_indices(len(candidates), self.model.config.num_points, rng)
+            rows.append(candidates[torch.from_numpy(choice).to(candidates.device)])
+        return torch.stack(rows)
+
+    def _run_pass(self, points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor, instance_ids: list[int],
+                  pass_index: int, mode: RefineMode, final: bool) -> tuple[_PassResult, torch.Tensor]:
+        """One centring pass. Only the final pass needs the implicit decoder (for refinement and
+        the residual); earlier passes only need the explicit pose to select inliers."""
+        weights = valid.to(points.dtype)[..., None]
+        centroid = (points * weights).sum(1) / weights.sum(1)
+        centred = (points - centroid[:, None]) * weights
+        distance_map, rgb_map = spherical_maps_batch(centred, colors, valid, self.resolution)
+
+        autocast = torch.autocast("cuda", torch.bfloat16, enabled=self.settings.amp and self.device.type == "cuda")
+        with torch.no_grad(), autocast:
+            feature = self.model.encode(distance_map, rgb_map)
+        feature = feature.float()
+        if not final:
+            with torch.no_grad():
+                pose = self.model.decode_pose(feature)
+                keep = self._inliers(centred, valid, pose)
+            return _PassResult(pose, centroid, torch.full_like(centroid[:, 0], float("nan")), valid.sum(1)), keep
+
+        sampled = self._sample(valid, instance_ids, pass_index)
+        observed = torch.gather(centred, 1, sampled[..., None].expand(-1, -1, 3))
+        refined = mode is not RefineMode.NONE
+        if mode is RefineMode.FEATURE:
+            outcome = refine_feature(self.model, feature, observed, self.settings.refine_feature)
+            pose, residual = outcome.pose, outcome.loss
+        elif mode is RefineMode.ENCODER:
+            outcome = refine_encoder(self.model, distance_map, rgb_map, observed, self.settings.refine_encoder)
+            pose, residual = outcome.pose, outcome.loss
+        else:
+            with torch.no_grad():
+                pose = self.model.decode_pose(feature)
+                implicit = self.model.decode_canonical(feature, observed)
+                explicit = explicit_canonical_points(observed, pose.quaternion, pose.translation, pose.size)
+                residual = consistency_loss(explicit, implicit)
+        with torch.no_grad():
+            keep = self._inliers(centred, valid, pose)
+        return _PassResult(pose, centroid, residual, valid.sum(1), refined), keep
+
+    def _inliers(self, centred: torch.Tensor, valid: torch.Tensor, pose: PoseOutput) -> torch.Tensor:
+        """Points the explicit pose maps within ``inlier_radius`` of the canonical origin."""
+        canonical = explicit_canonical_points(centred, pose.quaternion, pose.translation, pose.size)
+        return valid & (canonical.norm(dim=-1) < self.settings.inlier_radius)
+
+    # -- conversion to the public result type -------------------------------------------------
+
+    def _to_estimates(self, observations: list[_Observation], frame: FrameInput,
+                      result: _PassResult) -> dict[int, ObjectEstimate]:
+        camera_to_object = quaternion_to_matrix(result.pose.quaternion).double().cpu().numpy()
+        translation = (result.centroid + result.pose.translation).double().cpu().numpy()
+        size = result.pose.size.double().cpu().numpy()
+        residual = result.residual.double().cpu().numpy()
+        num_points = result.num_points.cpu().numpy()
+        estimates = {}
+        for row, obs in enumerate(observations):
+            instance = frame.instances[obs.index]
+            estimates[obs.index] = ObjectEstimate(
+                instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
+                rotation=FLIP_XY @ camera_to_object[row].T, translation=FLIP_XY @ translation[row],
+                size=np.abs(size[row]), consistency_residual=float(residual[row]),
+                num_points=int(num_points[row]), refined=result.refined)
+        return estimates
+
+    def _too_few_points(self, index: int, frame: FrameInput, points: np.ndarray) -> ObjectEstimate:
+        instance = frame.instances[index]
+        centroid = points.astype(np.float64).mean(0) if len(points) else np.zeros(3)
+        return ObjectEstimate(
+            instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
+            rotation=np.eye(3), translation=FLIP_XY @ centroid, size=np.ones(3),
+            consistency_residual=float("nan"), num_points=len(points), status=EstimateStatus.TOO_FEW_POINTS)

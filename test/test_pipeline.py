@@ -1,0 +1,130 @@
+"""The shared inference pipeline: batching, frames, refinement guarantees, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dualposenet_ros.config import ModelConfig
+from dualposenet_ros.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
+from dualposenet_ros.frames import FLIP_XY
+from dualposenet_ros.network import DualPoseNet
+from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
+from dualposenet_ros.preprocess import Intrinsics
+from dualposenet_ros.refine import RefineSettings
+from dualposenet_ros.rotations import quaternion_to_matrix_np
+
+HEIGHT, WIDTH = 120, 160
+INTRINSICS = Intrinsics(fx=150.0, fy=150.0, cx=79.5, cy=59.5)
+TINY = ModelConfig(resolution=16, filters=(4, 4, 8, 8, 8, 8, 8, 8), feature_dim=32, head_hidden=(32, 16),
+                   implicit_hidden=(32, 16, 8), num_points=128)
+
+
+def make_frame(num_instances: int = 3, seed: int = 0) -> FrameInput:
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:HEIGHT, :WIDTH]
+    depth = (0.6 + 0.05 * np.sin(cols / 9.0) + 0.04 * np.cos(rows / 7.0)).astype(np.float32)
+    rgb = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    instances = []
+    for k in range(num_instances):
+        mask = np.zeros((HEIGHT, WIDTH), bool)
+        mask[10 + 30 * (k % 3): 35 + 30 * (k % 3), 10 + 45 * (k // 3): 50 + 45 * (k // 3)] = True
+        instances.append(InstanceInput(mask=mask, class_id=k % 6 + 1, score=0.5 + 0.1 * k, instance_id=k + 1))
+    return FrameInput(rgb=rgb, depth=depth, intrinsics=INTRINSICS, instances=tuple(instances))
+
+
+@pytest.fixture(scope="module")
+def estimator() -> PoseEstimator:
+    torch.manual_seed(0)
+    fast = EstimatorSettings(refine_feature=RefineSettings(1e-2, 5, 0.0), refine_encoder=RefineSettings(1e-4, 3, 0.0))
+    return PoseEstimator(DualPoseNet(TINY), "cpu", fast)
+
+
+def test_batched_equals_one_by_one(estimator):
+    frame = make_frame(4)
+    together = estimator.estimate(frame)
+    for instance, joint in zip(frame.instances, together):
+        alone = estimator.estimate(FrameInput(frame.rgb, frame.depth, frame.intrinsics, (instance,)))[0]
+        np.testing.assert_allclose(alone.rotation, joint.rotation, atol=1e-5)
+        np.testing.assert_allclose(alone.translation, joint.translation, atol=1e-5)
+        np.testing.assert_allclose(alone.size, joint.size, atol=1e-5)
+        assert alone.num_points == joint.num_points
+
+
+def test_outputs_are_valid_poses_in_input_order(estimator):
+    frame = make_frame(3)
+    estimates = estimator.estimate(frame)
+    assert [e.instance_id for e in estimates] == [1, 2, 3]
+    assert [e.class_id for e in estimates] == [1, 2, 3]
+    for estimate in estimates:
+        np.testing.assert_allclose(estimate.rotation @ estimate.rotation.T, np.eye(3), atol=1e-5)
+        assert np.linalg.det(estimate.rotation) == pytest.approx(1.0, abs=1e-5)
+        assert estimate.status is EstimateStatus.OK and estimate.num_points > 32
+        assert np.isfinite(estimate.consistency_residual)
+
+
+def test_pose_is_converted_to_the_optical_frame():
+    """With a decoder forced to a known output, the published pose follows DESIGN 1.2/1.3."""
+    torch.manual_seed(1)
+    model = DualPoseNet(TINY)
+    quaternion = np.array([0.9, 0.1, -0.3, 0.3]) / np.linalg.norm([0.9, 0.1, -0.3, 0.3])
+    fixed = {"rotation": quaternion, "translation": np.array([0.01, -0.02, 0.03]), "size": np.array([0.1, 0.2, 0.05])}
+    with torch.no_grad():
+        for name, value in fixed.items():
+            head = getattr(model.explicit_decoder, name)
+            last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
+            last.weight.zero_()
+            last.bias.copy_(torch.as_tensor(value, dtype=torch.float32))
+    estimator = PoseEstimator(model, "cpu", EstimatorSettings(passes=1))
+    frame = make_frame(1)
+    estimate = estimator.estimate(frame)[0]
+
+    mask = frame.instances[0].mask
+    rows, cols = np.nonzero(mask)
+    z = frame.depth[rows, cols].astype(np.float64)
+    optical_points = np.stack([(cols - INTRINSICS.cx) * z / INTRINSICS.fx, (rows - INTRINSICS.cy) * z / INTRINSICS.fy, z], 1)
+    centroid_nocs = FLIP_XY @ optical_points.mean(0)
+    camera_to_object = quaternion_to_matrix_np(quaternion)
+    np.testing.assert_allclose(estimate.rotation, FLIP_XY @ camera_to_object.T, atol=1e-5)
+    np.testing.assert_allclose(estimate.translation, FLIP_XY @ (centroid_nocs + fixed["translation"]), atol=1e-5)
+    np.testing.assert_allclose(estimate.size, fixed["size"], atol=1e-6)
+    assert estimate.scale == pytest.approx(np.linalg.norm(fixed["size"]), rel=1e-5)
+
+
+@pytest.mark.parametrize("mode", [RefineMode.FEATURE, RefineMode.ENCODER])
+def test_refinement_never_worse_and_never_touches_the_model(estimator, mode):
+    frame = make_frame(3)
+    before = {name: tensor.clone() for name, tensor in estimator.model.state_dict().items()}
+    plain = estimator.estimate(frame)
+    refined = estimator.estimate(frame, refine=mode)
+    for a, b in zip(plain, refined):
+        assert b.refined and not a.refined
+        assert b.consistency_residual <= a.consistency_residual + 1e-6
+    assert any(b.consistency_residual < a.consistency_residual for a, b in zip(plain, refined))
+    for name, tensor in estimator.model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    assert all(p.grad is None for p in estimator.model.parameters())
+
+
+def test_instances_without_enough_depth_are_flagged_not_dropped(estimator):
+    frame = make_frame(2)
+    depth = frame.depth.copy()
+    depth[frame.instances[0].mask] = np.nan  # NaN depth: no valid point at all
+    empty = InstanceInput(mask=np.zeros((HEIGHT, WIDTH), bool), class_id=6, score=0.3, instance_id=7)
+    estimates = estimator.estimate(FrameInput(frame.rgb, depth, INTRINSICS, (*frame.instances, empty)))
+    assert [e.status for e in estimates] == [EstimateStatus.TOO_FEW_POINTS, EstimateStatus.OK, EstimateStatus.TOO_FEW_POINTS]
+    assert estimates[0].num_points == 0 and np.isnan(estimates[0].consistency_residual)
+    np.testing.assert_array_equal(estimates[2].size, np.ones(3))
+
+
+def test_bad_frames_raise_clear_errors():
+    frame = make_frame(1)
+    with pytest.raises(ValueError, match="does not match"):
+        FrameInput(frame.rgb[:-1], frame.depth, INTRINSICS)
+    with pytest.raises(ValueError, match="mask"):
+        FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(np.zeros((3, 3), bool), 1),))
+    with pytest.raises(ValueError, match="unknown class id"):
+        FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(frame.instances[0].mask, 9),))
+    with pytest.raises(ValueError, match="refine mode"):
+        EstimatorSettings(refine="sometimes")
