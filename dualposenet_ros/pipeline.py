@@ -29,7 +29,7 @@ from .estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
 from .frames import FLIP_XY
 from .losses import consistency_loss, explicit_canonical_points
 from .network import DualPoseNet, PoseOutput
-from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps_batch
+from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps, spherical_maps_batch
 from .refine import ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineSettings, refine_encoder, refine_feature
 from .rotations import quaternion_to_matrix
 
@@ -178,7 +178,7 @@ class PoseEstimator:
         weights = valid.to(points.dtype)[..., None]
         centroid = (points * weights).sum(1) / weights.sum(1)
         centred = (points - centroid[:, None]) * weights
-        distance_map, rgb_map = spherical_maps_batch(centred, colors, valid, self.resolution)
+        distance_map, rgb_map = self._spherical_maps(centred, colors, valid)
 
         autocast = torch.autocast("cuda", torch.bfloat16, enabled=self.settings.amp and self.device.type == "cuda")
         with torch.no_grad(), autocast:
@@ -208,6 +208,17 @@ class PoseEstimator:
         with torch.no_grad():
             keep = self._inliers(centred, valid, pose)
         return _PassResult(pose, centroid, residual, valid.sum(1), refined), keep
+
+    def _spherical_maps(self, centred: torch.Tensor, colors: torch.Tensor,
+                        valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maps of all instances: one batched call on an accelerator; on the CPU the NumPy version
+        per instance is several times faster than torch's float64 scatter (same values, tested)."""
+        if self.device.type != "cpu":
+            return spherical_maps_batch(centred, colors, valid, self.resolution)
+        maps = [spherical_maps(c[v].numpy(), rgb[v].numpy(), self.resolution) for c, rgb, v in zip(centred, colors, valid)]
+        distance = torch.from_numpy(np.stack([m[0] for m in maps])).permute(0, 3, 1, 2)
+        rgb_map = torch.from_numpy(np.stack([m[1] for m in maps])).permute(0, 3, 1, 2)
+        return distance.contiguous(), rgb_map.contiguous()
 
     def _inliers(self, centred: torch.Tensor, valid: torch.Tensor, pose: PoseOutput) -> torch.Tensor:
         """Points the explicit pose maps within ``inlier_radius`` of the canonical origin."""

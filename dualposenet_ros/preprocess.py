@@ -179,14 +179,19 @@ def spherical_maps(points: np.ndarray, colors: np.ndarray, resolution: int = 64)
     n = resolution
     radius, cells = _polar_radius_and_cells(points[:, 0], points[:, 1], points[:, 2], n, np)
     cells = cells.astype(np.int64)
-    # Sort by cell, then radius, then visiting order: the last entry of each cell is the survivor.
-    order = np.lexsort((np.arange(len(cells)), radius, cells))
-    sorted_cells = cells[order]
-    winners = order[np.append(sorted_cells[1:] != sorted_cells[:-1], True)] if len(order) else order
+    # Rank the points by radius with a stable sort: equal radii keep their visiting order, so the
+    # highest rank in a cell is the survivor of the per-point loop (largest r, later on ties).
+    order = np.argsort(radius, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    best_rank = np.full(n * n, -1, dtype=np.int64)
+    np.maximum.at(best_rank, cells, rank)
+    occupied = best_rank >= 0
+    winners = order[best_rank[occupied]]
     distance = np.zeros((n * n, 1), dtype=np.float32)
     rgb = np.zeros((n * n, 3), dtype=np.float32)
-    distance[cells[winners], 0] = radius[winners]
-    rgb[cells[winners]] = colors[winners]
+    distance[occupied, 0] = radius[winners]
+    rgb[occupied] = colors[winners]
     return distance.reshape(n, n, 1), rgb.reshape(n, n, 3)
 
 

@@ -128,3 +128,17 @@ def test_bad_frames_raise_clear_errors():
         FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(frame.instances[0].mask, 9),))
     with pytest.raises(ValueError, match="refine mode"):
         EstimatorSettings(refine="sometimes")
+
+
+def test_cpu_and_batched_spherical_maps_agree(estimator):
+    """The CPU path builds maps per instance with NumPy, accelerators in one torch call."""
+    from dualposenet_ros.preprocess import spherical_maps_batch
+
+    rng = np.random.default_rng(3)
+    centred = torch.from_numpy(rng.normal(0, 0.05, (3, 400, 3)).astype(np.float32))
+    colors = torch.from_numpy(rng.uniform(-0.5, 0.5, (3, 400, 3)).astype(np.float32))
+    valid = torch.from_numpy(rng.uniform(size=(3, 400)) < 0.7)
+    ours = estimator._spherical_maps(centred, colors, valid)
+    batched = spherical_maps_batch(centred, colors, valid, estimator.resolution)
+    for a, b in zip(ours, batched):
+        assert torch.equal(a, b)
