@@ -1,0 +1,431 @@
+"""``dualposenet prepare``: a NOCS-layout dataset -> chunked training instances.
+
+For every image of the split and every instance of its ``meta.txt`` that is present in the mask:
+
+1. back-project the masked depth pixels (mm -> metres) into the NOCS camera frame and take the NOCS
+   coordinates ``x = coord - 0.5`` (normalised object frame, y up) at the same pixels;
+2. fit ``p ~= s R x + t`` (object to NOCS camera) with RANSAC + Umeyama
+   (:func:`~dualposenet_ros.data.umeyama.ransac_umeyama`);
+3. for bottle, bowl and can, replace R by its canonical representative ``R_c``
+   (:func:`~dualposenet_ros.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
+   canonical coordinates with it (``x_c = R_c^T R x``), so ``x_c = R_c^T (p - t) / s`` still holds;
+4. targets: quaternion of the camera-to-object rotation ``R_c^T`` (w >= 0); translation ``t - c``
+   with ``c`` the centroid of the observed points; size ``s * e`` with ``e`` the object's normalised
+   box extents scaled to unit norm (so ``|size| = s``); canonical points ``x_c`` of the sampled points;
+5. inputs: spherical distance / colour maps of the centred points (normalised colours) and
+   ``num_points`` sampled centred points.
+
+Box extents come from the model files when they exist: CAMERA
+``obj_models/<subset>/<synset>/<model>/bbox.txt`` (upper and lower corner rows), Real
+``obj_models/real_<subset>/<model>.txt`` (three sizes). **Fallback** when no file is found: the
+extents of the instance's own NOCS coordinates (inliers only), ``2 max |x|`` per axis, scaled to unit
+norm. For a partly visible object this underestimates the occluded extents, so the manifest counts
+how many instances used each source (``metadata.size_source``).
+
+Instances are skipped, counted by reason and reported, never silently: class id 0 (NOCS distractor
+objects), unknown class ids, instances absent from the mask, <= 32 valid depth pixels, a fit whose
+inlier ratio is below ``--min-inlier-ratio`` or whose scale is outside ``--scale-range``.
+
+Images are processed in parallel (``--workers`` processes, ``imap`` in order, so the output is the
+same for any number of workers); the random choices (RANSAC sets, point sampling) use a generator
+seeded by ``(--seed, image index)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+DATASET_FOLDERS = {"CAMERA25": "CAMERA", "REAL275": "Real"}
+"""--dataset name -> folder of the NOCS layout."""
+
+MIN_POINTS = 32
+"""Instances with this many valid depth pixels or fewer are skipped (as at inference)."""
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Everything a worker needs to turn one image into instances."""
+
+    root: str
+    dataset: str  # CAMERA25 or REAL275
+    split: str  # subset folder: train / val / test
+    obj_models: str
+    resolution: int = 64
+    num_points: int = 1024
+    ransac_threshold: float = 0.01
+    ransac_iterations: int = 128
+    min_inlier_ratio: float = 0.5
+    scale_range: tuple[float, float] = (0.01, 2.0)
+    canonical_source: str = "coord"
+    seed: int = 0
+    intrinsics: tuple[float, float, float, float] = (577.5, 577.5, 319.5, 239.5)  # fx, fy, cx, cy
+
+
+@dataclass
+class ImageResult:
+    """What one image produced: instance records and skip counts."""
+
+    records: list[dict[str, np.ndarray]] = field(default_factory=list)
+    skips: Counter = field(default_factory=Counter)
+    size_sources: Counter = field(default_factory=Counter)
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------- model extents
+
+
+@lru_cache(maxsize=4096)
+def _model_extents(obj_models: str, folder: str, subset: str, synset: str | None,
+                   model_id: str) -> tuple[float, ...] | None:
+    """Normalised box extents of a model (unit norm) from the NOCS ``obj_models`` files, or None."""
+    from .nocs_io import read_model_extents
+
+    base = Path(obj_models)
+    try:
+        if synset is not None:  # CAMERA: bbox.txt with the upper and lower corner
+            path = base / subset / synset / model_id / "bbox.txt"
+            if not path.is_file():
+                return None
+            extents = read_model_extents(path)
+        else:  # Real: <model>.txt holds the three sizes
+            path = base / f"real_{subset}" / f"{model_id}.txt"
+            if not path.is_file():
+                return None
+            values = np.loadtxt(path, dtype=np.float64).reshape(-1)
+            extents = values[:3] if values.size == 3 else (values.reshape(2, 3)[0] - values.reshape(2, 3)[1])
+    except (OSError, ValueError):
+        return None
+    extents = np.abs(np.asarray(extents, dtype=np.float64))
+    norm = float(np.linalg.norm(extents))
+    if not np.isfinite(norm) or norm <= 0:
+        return None
+    return tuple(float(v) for v in extents / norm)
+
+
+# --------------------------------------------------------------------------- one image
+
+
+def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, class_id: int,
+                     settings: PrepareSettings, extents: tuple[float, ...] | None,
+                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
+    from ..categories import is_symmetric
+    from ..preprocess import centre, sample_point_indices, spherical_maps
+    from ..rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from .umeyama import ransac_umeyama
+
+    fit = ransac_umeyama(nocs, points, threshold=settings.ransac_threshold,
+                         iterations=settings.ransac_iterations, rng=rng)
+    if fit.num_inliers < 3 or fit.inlier_ratio < settings.min_inlier_ratio:
+        return None, "low_inlier_ratio"
+    low, high = settings.scale_range
+    if not (np.isfinite(fit.scale) and low <= fit.scale <= high):
+        return None, "implausible_scale"
+
+    rotation = fit.rotation  # object -> camera
+    canonical = nocs.astype(np.float64)
+    if is_symmetric(class_id):
+        canonical_rotation = canonicalize_symmetric_rotation(rotation)
+        canonical = canonical @ (canonical_rotation.T @ rotation).T  # x_c = R_c^T R x
+        rotation = canonical_rotation
+    if settings.canonical_source == "pose":  # from the fitted pose instead of the measured NOCS map
+        canonical = (points.astype(np.float64) - fit.translation) @ rotation / fit.scale
+
+    if extents is None:
+        # Box of the visible NOCS coordinates in the model's own (not canonicalised) frame.
+        extents_array = 2.0 * np.abs(nocs[fit.inliers]).max(axis=0)
+        extents_array = extents_array / max(float(np.linalg.norm(extents_array)), 1e-12)
+        size_source = "coord_fallback"
+    else:
+        extents_array = np.asarray(extents)
+        size_source = "model_file"
+
+    centred, centroid = centre(points.astype(np.float64))
+    distance, rgb = spherical_maps(centred, colors, settings.resolution)
+    sample = sample_point_indices(len(points), settings.num_points, rng)
+    record = {
+        "distance": distance,
+        "rgb": rgb,
+        "points": centred[sample].astype(np.float32),
+        "canonical": canonical[sample].astype(np.float32),
+        "quaternion": matrix_to_quaternion_np(rotation.T).astype(np.float32),
+        "translation": (fit.translation - centroid).astype(np.float32),
+        "size": (fit.scale * extents_array).astype(np.float32),
+        "centroid": centroid.astype(np.float32),
+        "class_id": np.int64(class_id),
+    }
+    return record, size_source
+
+
+def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> ImageResult:
+    """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
+    from ..categories import CATEGORIES
+    from ..preprocess import Intrinsics, backproject, normalize_rgb
+    from . import nocs_io
+
+    result = ImageResult()
+    base = Path(prefix)
+    stem = base.name
+    try:
+        meta = nocs_io.read_meta(base.with_name(f"{stem}_meta.txt"))
+        depth_mm = nocs_io.read_depth(base.with_name(f"{stem}_depth.png"))
+        mask = nocs_io.read_mask(base.with_name(f"{stem}_mask.png"))
+        coord = nocs_io.read_coord(base.with_name(f"{stem}_coord.png"))
+        color = nocs_io.read_color(base.with_name(f"{stem}_color.png"))
+    except (OSError, ValueError) as error:
+        result.error = f"{prefix}: {error}"
+        result.skips["unreadable_image"] += 1
+        return result
+    intrinsics = Intrinsics(*settings.intrinsics)
+    depth = depth_mm.astype(np.float64) / 1000.0  # metres
+    rng = np.random.default_rng([settings.seed, image_index])
+    folder = DATASET_FOLDERS[settings.dataset]
+    for entry in meta:
+        if entry.class_id == 0:
+            result.skips["distractor_class_0"] += 1
+            continue
+        if not 1 <= entry.class_id <= len(CATEGORIES):
+            result.skips["unknown_class"] += 1
+            continue
+        instance_mask = mask == entry.instance_id
+        if not instance_mask.any():
+            result.skips["not_in_mask"] += 1
+            continue
+        points, (rows, cols) = backproject(depth, intrinsics, instance_mask)
+        if len(points) <= MIN_POINTS:
+            result.skips["too_few_points"] += 1
+            continue
+        nocs = coord[rows, cols].astype(np.float64) - 0.5
+        colors = normalize_rgb(color[rows, cols])
+        extents = _model_extents(settings.obj_models, folder, settings.split, entry.synset, entry.model_id)
+        record, reason = _instance_record(points.astype(np.float64), colors, nocs, entry.class_id, settings,
+                                          extents, rng)
+        if record is None:
+            result.skips[reason] += 1
+            continue
+        record["image_index"] = np.int64(image_index)
+        record["instance_id"] = np.int64(entry.instance_id)
+        result.records.append(record)
+        result.size_sources[reason] += 1
+    return result
+
+
+# --------------------------------------------------------------------------- driver
+
+_WORKER_SETTINGS: PrepareSettings | None = None
+
+
+def _init_worker(settings: PrepareSettings) -> None:
+    global _WORKER_SETTINGS
+    _WORKER_SETTINGS = settings
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _work(task: tuple[int, str]) -> ImageResult:
+    assert _WORKER_SETTINGS is not None
+    return process_image(_WORKER_SETTINGS, *task)
+
+
+def dataset_intrinsics(root: str | os.PathLike[str], dataset: str) -> tuple[tuple[float, float, float, float], str]:
+    """(fx, fy, cx, cy) and where they came from: ``dataset.json`` of a generated dataset (which
+    records rescaled intrinsics for other image sizes), else the published ones of the dataset."""
+    from .nocs_io import CAMERA_INTRINSICS, REAL_INTRINSICS
+
+    path = Path(root) / "dataset.json"
+    if path.is_file():
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))["settings"]["intrinsics"]
+            if len(values) == 4 and dataset == "CAMERA25":
+                return tuple(float(v) for v in values), str(path)  # type: ignore[return-value]
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
+            pass
+    default = CAMERA_INTRINSICS if dataset == "CAMERA25" else REAL_INTRINSICS
+    return tuple(float(v) for v in default), f"{dataset} default"  # type: ignore[return-value]
+
+
+def list_images(root: str | os.PathLike[str], dataset: str, split: str) -> list[Any]:
+    """Image records of a split in the NOCS layout."""
+    from .nocs_io import iter_image_records
+
+    return list(iter_image_records(root, f"{DATASET_FOLDERS[dataset]}/{split}"))
+
+
+@dataclass
+class PrepareSummary:
+    images: int
+    instances: int
+    skips: dict[str, int]
+    size_sources: dict[str, int]
+    errors: list[str]
+    seconds: float
+
+
+def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | os.PathLike[str], *,
+            workers: int = 1, chunk_size: int = 4096, max_images: int | None = None,
+            resolution: int = 64, num_points: int = 1024, obj_models: str | os.PathLike[str] | None = None,
+            ransac_threshold: float = 0.01, ransac_iterations: int = 128, min_inlier_ratio: float = 0.5,
+            scale_range: tuple[float, float] = (0.01, 2.0), canonical_source: str = "coord", seed: int = 0,
+            intrinsics: Sequence[float] | None = None, overwrite: bool = False,
+            progress: bool = True) -> PrepareSummary:
+    """Prepare the training instances of one split into an instance store at ``out``."""
+    from tqdm import tqdm
+
+    from .instances import InstanceWriter
+
+    if dataset not in DATASET_FOLDERS:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASET_FOLDERS)}")
+    if canonical_source not in ("coord", "pose"):
+        raise ValueError("canonical_source must be 'coord' or 'pose'")
+    root = Path(root)
+    if intrinsics is None:
+        intrinsics, intrinsics_source = dataset_intrinsics(root, dataset)
+    else:
+        intrinsics_source = "given"
+    if len(intrinsics) != 4:
+        raise ValueError("intrinsics must be fx fy cx cy")
+    settings = PrepareSettings(
+        root=str(root), dataset=dataset, split=split,
+        obj_models=str(obj_models if obj_models is not None else root / "obj_models"),
+        resolution=int(resolution), num_points=int(num_points), ransac_threshold=float(ransac_threshold),
+        ransac_iterations=int(ransac_iterations), min_inlier_ratio=float(min_inlier_ratio),
+        scale_range=(float(scale_range[0]), float(scale_range[1])), canonical_source=canonical_source,
+        seed=int(seed), intrinsics=tuple(float(v) for v in intrinsics))  # type: ignore[arg-type]
+    images = list_images(root, dataset, split)
+    if max_images is not None:
+        images = images[: int(max_images)]
+    tasks = [(index, str(record.prefix)) for index, record in enumerate(images)]
+    metadata = {"settings": {k: v for k, v in asdict(settings).items() if k != "root"}, "source_root": str(root),
+                "intrinsics_source": intrinsics_source}
+    skips: Counter = Counter()
+    size_sources: Counter = Counter()
+    errors: list[str] = []
+    start = time.perf_counter()
+    with InstanceWriter(out, resolution=resolution, num_points=num_points, chunk_size=chunk_size, dataset=dataset,
+                        split=split, metadata=metadata, images=(record.image_path for record in images),
+                        overwrite=overwrite) as writer:
+        bar = tqdm(total=len(tasks), unit="img", disable=not progress, desc=f"prepare {dataset}/{split}",
+                   dynamic_ncols=True)
+        results: Iterator[ImageResult]
+        pool = None
+        if workers > 1 and len(tasks) > 1:
+            import multiprocessing
+
+            pool = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork").Pool(
+                workers, initializer=_init_worker, initargs=(settings,))
+            results = pool.imap(_work, tasks, chunksize=max(1, min(16, len(tasks) // (workers * 8) or 1)))
+        else:
+            results = (process_image(settings, *task) for task in tasks)
+        try:
+            for result in results:
+                for record in result.records:
+                    writer.add(record)
+                skips.update(result.skips)
+                size_sources.update(result.size_sources)
+                if result.error:
+                    errors.append(result.error)
+                bar.update(1)
+                bar.set_postfix(instances=writer.num_added, skipped=sum(skips.values()), refresh=False)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.close()
+                pool.join()
+        for reason, count in skips.items():
+            writer.add_skip(reason, count)
+        writer.metadata["size_source"] = dict(size_sources)
+        writer.metadata["errors"] = errors[:100]
+    count = writer.count
+    return PrepareSummary(images=len(tasks), instances=count, skips=dict(sorted(skips.items())),
+                          size_sources=dict(size_sources), errors=errors, seconds=time.perf_counter() - start)
+
+
+def format_summary(summary: PrepareSummary) -> str:
+    lines = [f"prepared {summary.instances} instances from {summary.images} images in {summary.seconds:.1f} s"]
+    total = sum(summary.skips.values())
+    lines.append(f"skipped {total} instance(s)" + (":" if total else ""))
+    for reason, count in summary.skips.items():
+        lines.append(f"  {reason}: {count}")
+    if summary.size_sources:
+        lines.append("size extents from: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.size_sources.items())))
+    if summary.size_sources.get("coord_fallback"):
+        lines.append("  note: no model box file for some instances; their extents come from the visible NOCS "
+                     "coordinates (underestimated for partly visible objects)")
+    for error in summary.errors[:10]:
+        lines.append(f"  error: {error}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/)")
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASET_FOLDERS),
+                        help="CAMERA25 (CAMERA/ folder) or REAL275 (Real/ folder)")
+    parser.add_argument("--split", required=True, help="subset folder: train or val (CAMERA), train or test (Real)")
+    parser.add_argument("--out", required=True, help="output instance-store directory")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument("--chunk-size", type=int, default=4096, help="instances per chunk (default 4096)")
+    parser.add_argument("--max-images", type=int, default=None, help="only the first N images (debugging)")
+    parser.add_argument("--config", default="paper",
+                        help="model preset or YAML whose model resolution / num_points are used (default paper)")
+    parser.add_argument("--resolution", type=int, default=None, help="spherical map size n (overrides --config)")
+    parser.add_argument("--num-points", type=int, default=None, help="sampled points per instance (overrides --config)")
+    parser.add_argument("--obj-models", default=None, help="obj_models folder (default DATA/obj_models)")
+    parser.add_argument("--ransac-threshold", type=float, default=0.01, help="inlier residual in metres (0.01)")
+    parser.add_argument("--ransac-iterations", type=int, default=128, help="RANSAC hypotheses (128)")
+    parser.add_argument("--min-inlier-ratio", type=float, default=0.5, help="reject fits below this (0.5)")
+    parser.add_argument("--scale-range", type=float, nargs=2, default=(0.01, 2.0), metavar=("MIN", "MAX"),
+                        help="plausible object scale (box diagonal) in metres (0.01 2.0)")
+    parser.add_argument("--canonical-source", choices=("coord", "pose"), default="coord",
+                        help="canonical point targets from the NOCS map (default) or from the fitted pose")
+    parser.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
+                        help="camera intrinsics (default: DATA/dataset.json of generated data, else the dataset's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _model_sizes(config: str) -> tuple[int, int]:
+    from ..train import load_model_config
+
+    model_config = load_model_config(config)
+    return model_config.resolution, model_config.num_points
+
+
+def run(args: argparse.Namespace) -> int:
+    resolution, num_points = _model_sizes(args.config)
+    if args.resolution is not None:
+        resolution = args.resolution
+    if args.num_points is not None:
+        num_points = args.num_points
+    try:
+        summary = prepare(args.data, args.dataset, args.split, args.out, workers=max(1, args.workers),
+                          chunk_size=args.chunk_size, max_images=args.max_images, resolution=resolution,
+                          num_points=num_points, obj_models=args.obj_models, ransac_threshold=args.ransac_threshold,
+                          ransac_iterations=args.ransac_iterations, min_inlier_ratio=args.min_inlier_ratio,
+                          scale_range=tuple(args.scale_range), canonical_source=args.canonical_source,
+                          seed=args.seed, intrinsics=args.intrinsics, overwrite=args.overwrite,
+                          progress=not args.no_progress)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"dualposenet prepare: error: {error}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    print(json.dumps({"instances": summary.instances, "skips": summary.skips}))
+    return 0 if summary.instances > 0 else 1
