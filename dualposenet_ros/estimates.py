@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .categories import category_name
-from .preprocess import Intrinsics
+from .camera import Intrinsics
 
 
 class RefineMode(str, enum.Enum):

@@ -14,12 +14,13 @@ Binning is done in float64 in all three (the loop uses Python floats); Python's 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
+
+from .camera import Intrinsics
 
 __all__ = [
     "RGB_MEAN",
@@ -40,34 +41,6 @@ RADIUS_EPSILON = 1e-10
 """Added under the square root of the radius, so the centroid itself has a direction."""
 
 
-@dataclass(frozen=True)
-class Intrinsics:
-    """Pinhole camera intrinsics in pixels."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    CAMERA: ClassVar[Intrinsics]
-    """The synthetic NOCS CAMERA dataset."""
-    REAL: ClassVar[Intrinsics]
-    """The NOCS Real dataset."""
-
-    @classmethod
-    def from_matrix(cls, matrix: Any) -> Intrinsics:
-        """From a 3x3 camera matrix ``K`` (e.g. ``CameraInfo.k`` reshaped)."""
-        k = np.asarray(matrix, dtype=np.float64).reshape(3, 3)
-        return cls(fx=float(k[0, 0]), fy=float(k[1, 1]), cx=float(k[0, 2]), cy=float(k[1, 2]))
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """The 3x3 camera matrix ``K`` (float64)."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-
-Intrinsics.CAMERA = Intrinsics(fx=577.5, fy=577.5, cx=319.5, cy=239.5)
-Intrinsics.REAL = Intrinsics(fx=591.0125, fy=590.16775, cx=322.525, cy=244.11084)
 
 
 def backproject(

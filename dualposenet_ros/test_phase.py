@@ -26,7 +26,7 @@ from .data import nocs_io
 from .estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
 from .frames import flip_pose, pose_matrix
 from .pipeline import EstimatorSettings, PoseEstimator
-from .preprocess import Intrinsics
+from .camera import Intrinsics
 
 LOGGER = logging.getLogger(__name__)
 

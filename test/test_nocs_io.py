@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dualposenet_ros.camera import Intrinsics
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.synth import command
 
@@ -123,7 +124,7 @@ def test_intrinsics() -> None:
     assert nocs_io.dataset_intrinsics("CAMERA25") == nocs_io.dataset_intrinsics("val") == (577.5, 577.5, 319.5, 239.5)
     assert nocs_io.dataset_intrinsics("REAL275").fy == pytest.approx(590.16775)
     k = nocs_io.REAL_INTRINSICS.matrix
-    assert nocs_io.as_pinhole(k) == nocs_io.REAL_INTRINSICS == nocs_io.as_pinhole(tuple(nocs_io.REAL_INTRINSICS))
+    assert Intrinsics.coerce(k) == nocs_io.REAL_INTRINSICS == Intrinsics.coerce(tuple(nocs_io.REAL_INTRINSICS))
     half = nocs_io.CAMERA_INTRINSICS.resized(0.5, 0.5)
     assert half == (288.75, 288.75, 159.5, 119.5)
     with pytest.raises(ValueError):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from dualposenet_ros.camera import Intrinsics
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.synth import (
     CameraView,
@@ -59,7 +60,7 @@ def scene() -> Scene:
     return SceneSampler().sample(np.random.default_rng(11))
 
 
-def _backproject(depth_mm: np.ndarray, selection: np.ndarray, intrinsics: nocs_io.PinholeIntrinsics) -> np.ndarray:
+def _backproject(depth_mm: np.ndarray, selection: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Optical-frame points (m) of the selected pixels: x = (u - cx) z / fx, y = (v - cy) z / fy."""
     rows, columns = np.nonzero(selection)
     z = depth_mm[selection] / 1000.0

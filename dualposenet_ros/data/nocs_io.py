@@ -15,10 +15,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import cv2
 import numpy as np
+
+from ..camera import Intrinsics
 
 PathLike = str | os.PathLike[str]
 
@@ -32,39 +34,12 @@ MASK_BACKGROUND = 255
 # --------------------------------------------------------------------------- intrinsics
 
 
-class PinholeIntrinsics(NamedTuple):
-    """Pinhole intrinsics in pixels (pixel centres at integer coordinates).
-
-    Defined here as plain numbers (not :class:`dualposenet_ros.preprocess.Intrinsics`) so the
-    data tools do not import torch; both have ``fx, fy, cx, cy`` and are interchangeable.
-    """
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    @property
-    def matrix(self) -> np.ndarray:
-        """The 3x3 camera matrix ``K``."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
-
-    def resized(self, factor_x: float, factor_y: float) -> PinholeIntrinsics:
-        """Intrinsics of the same camera with the image resized by these factors."""
-        return PinholeIntrinsics(
-            self.fx * factor_x,
-            self.fy * factor_y,
-            (self.cx + 0.5) * factor_x - 0.5,
-            (self.cy + 0.5) * factor_y - 0.5,
-        )
-
-
-CAMERA_INTRINSICS = PinholeIntrinsics(577.5, 577.5, 319.5, 239.5)
+CAMERA_INTRINSICS = Intrinsics.CAMERA
 """The synthetic CAMERA dataset (640x480)."""
-REAL_INTRINSICS = PinholeIntrinsics(591.0125, 590.16775, 322.525, 244.11084)
+REAL_INTRINSICS = Intrinsics.REAL
 """The Real dataset (640x480)."""
 
-_DATASET_INTRINSICS: dict[str, PinholeIntrinsics] = {
+_DATASET_INTRINSICS: dict[str, Intrinsics] = {
     "camera": CAMERA_INTRINSICS,
     "camera25": CAMERA_INTRINSICS,
     "val": CAMERA_INTRINSICS,
@@ -75,25 +50,12 @@ _DATASET_INTRINSICS: dict[str, PinholeIntrinsics] = {
 }
 
 
-def dataset_intrinsics(name: str) -> PinholeIntrinsics:
+def dataset_intrinsics(name: str) -> Intrinsics:
     """Intrinsics of a dataset by any of its names (CAMERA, CAMERA25, val, Real, REAL275, real_test...)."""
     try:
         return _DATASET_INTRINSICS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(_DATASET_INTRINSICS)}") from None
-
-
-def as_pinhole(intrinsics: Any) -> PinholeIntrinsics:
-    """Accept intrinsics as an object with ``fx, fy, cx, cy``, a 3x3 matrix or a 4-sequence."""
-    if all(hasattr(intrinsics, name) for name in PinholeIntrinsics._fields):
-        return PinholeIntrinsics(*(float(getattr(intrinsics, name)) for name in PinholeIntrinsics._fields))
-    values = np.asarray(intrinsics, dtype=np.float64)
-    if values.shape in ((3, 3), (9,)):
-        k = values.reshape(3, 3)
-        return PinholeIntrinsics(k[0, 0], k[1, 1], k[0, 2], k[1, 2])
-    if values.shape == (4,):
-        return PinholeIntrinsics(*(float(value) for value in values))
-    raise ValueError(f"cannot read intrinsics from {type(intrinsics).__name__} of shape {values.shape}")
 
 
 # --------------------------------------------------------------------------- images

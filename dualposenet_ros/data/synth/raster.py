@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nocs_io import PinholeIntrinsics
+from ...camera import Intrinsics
 
 _EDGE_EPSILON = 1e-9
 
@@ -53,7 +53,7 @@ def _screen_planes(screen: np.ndarray, inverse_z: np.ndarray) -> tuple[np.ndarra
 def rasterize(
     vertices: np.ndarray,
     faces: np.ndarray,
-    intrinsics: PinholeIntrinsics,
+    intrinsics: Intrinsics,
     size: tuple[int, int],
     near: float = 0.01,
     cull_back: bool = True,

@@ -18,7 +18,8 @@ import numpy as np
 
 from ...categories import class_id as category_id
 from ...frames import flip_pose, pose_matrix
-from ..nocs_io import CAMERA_INTRINSICS, PinholeIntrinsics, as_pinhole
+from ...camera import Intrinsics
+from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import HANDLE
 from .raster import rasterize
 from .scene import Scene
@@ -82,7 +83,7 @@ class Frame:
     instance_mask: np.ndarray
     coord: np.ndarray
     instances: list[InstanceGT]
-    intrinsics: PinholeIntrinsics
+    intrinsics: Intrinsics
     camera_pose: np.ndarray
 
 
@@ -127,7 +128,7 @@ def _rotate(vectors: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     return np.einsum("nj,ij->ni", vectors, rotation)
 
 
-def _pixel_rays(intrinsics: PinholeIntrinsics, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pixel_rays(intrinsics: Intrinsics, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, columns and optical-frame ray directions with unit z (so ray length t = depth z)."""
     width, height = size
     rows, columns = np.divmod(np.arange(width * height), width)
@@ -258,7 +259,7 @@ def render_scene(
     seed and frame index, so a scene renders the same every time. Without ``sensor_noise`` the
     depth is the exact depth rounded to mm and the colour is noise-free. Objects with fewer than
     ``min_pixels`` visible pixels stay in the images but are not annotated."""
-    pinhole = as_pinhole(intrinsics)
+    pinhole = Intrinsics.coerce(intrinsics)
     width, height = size
     rng = np.random.default_rng([scene.noise_seed, scene.frame_index]) if rng is None else rng
     rows, columns, rays = _pixel_rays(pinhole, size)

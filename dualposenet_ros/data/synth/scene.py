@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...categories import CATEGORIES
-from ..nocs_io import CAMERA_INTRINSICS, PinholeIntrinsics
+from ...camera import Intrinsics
+from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import rotation_y
 from .shapes import DEFAULT_STEP, ObjectModel, make_object_model
 from .textures import Material, PlaneTexture, periodic_noise, sample_material, sample_plane_texture
@@ -85,7 +86,7 @@ class CameraView:
         matrix[:3, :3], matrix[:3, 3] = self.rotation, self.centre
         return matrix
 
-    def project(self, points: np.ndarray, intrinsics: PinholeIntrinsics) -> tuple[np.ndarray, np.ndarray]:
+    def project(self, points: np.ndarray, intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
         """Pixel coordinates (N, 2) and depths (N,) of world points."""
         camera = (np.asarray(points, dtype=np.float64) - self.centre) @ self.rotation
         z = camera[:, 2]
@@ -176,7 +177,7 @@ class SceneSampler:
     def __init__(
         self,
         config: SceneConfig | None = None,
-        intrinsics: PinholeIntrinsics = CAMERA_INTRINSICS,
+        intrinsics: Intrinsics = CAMERA_INTRINSICS,
         image_size: tuple[int, int] = (640, 480),
     ) -> None:
         self.config = config or SceneConfig()

@@ -32,7 +32,8 @@ from tqdm import tqdm
 from ... import __version__
 from ...categories import CATEGORIES, category_name
 from .. import nocs_io
-from ..nocs_io import CAMERA_INTRINSICS, MetaRecord, PinholeIntrinsics
+from ...camera import Intrinsics
+from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
 from .scene import SceneSampler
 
@@ -55,7 +56,7 @@ class SynthSettings:
     exact_masks: bool = False
 
     @property
-    def intrinsics(self) -> PinholeIntrinsics:
+    def intrinsics(self) -> Intrinsics:
         """CAMERA intrinsics, rescaled when the image size is not 640x480."""
         width, height = self.image_size
         return CAMERA_INTRINSICS.resized(width / 640.0, height / 480.0)
