@@ -176,5 +176,6 @@ def run(args: argparse.Namespace) -> int:
         from .evaluation import evaluate_results, load_results
         from .evaluation.report import format_table
 
-        print(format_table(evaluate_results(load_results(out_dir))))
+        results, sources = load_results(out_dir, progress=False)
+        print(format_table(evaluate_results(results, sources)))
     return 0 if summary["images"] else 1
