@@ -35,10 +35,8 @@ PHASES: dict[str, RefineMode] = {
     "test_refine_encoder": RefineMode.ENCODER,
     "test_refine_feature": RefineMode.FEATURE,
 }
-DATASETS: dict[str, tuple[str, Intrinsics]] = {
-    "CAMERA25": ("CAMERA/val", Intrinsics.CAMERA),
-    "REAL275": ("Real/test", Intrinsics.REAL),
-}
+DATASETS: dict[str, str] = {"CAMERA25": "CAMERA/val", "REAL275": "Real/test"}
+"""Test split of each dataset (the names of the original code base)."""
 
 
 @dataclass
@@ -111,7 +109,8 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
               segmentation_dir: Path | None = None, workers: int = 2, max_images: int | None = None,
               visualize: int = 0) -> dict[str, Any]:
     """Run one test phase over a dataset; returns counts (images, instances, skips)."""
-    split, intrinsics = DATASETS[dataset]
+    split = DATASETS[dataset]
+    intrinsics, _ = nocs_io.root_intrinsics(data_root, dataset)
     records = list(nocs_io.iter_image_records(data_root, split))[:max_images]
     tag = nocs_io.split_tag(*nocs_io.parse_split(split))
     segmentation_dir = segmentation_dir or data_root / "segmentation_results" / tag

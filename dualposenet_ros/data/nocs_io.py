@@ -9,6 +9,7 @@ Images are read with OpenCV, which stores colour in BGR order; everything return
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -56,6 +57,20 @@ def dataset_intrinsics(name: str) -> Intrinsics:
         return _DATASET_INTRINSICS[name.lower()]
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}: expected one of {sorted(_DATASET_INTRINSICS)}") from None
+
+
+def root_intrinsics(root: PathLike, dataset: str) -> tuple[Intrinsics, str]:
+    """Intrinsics of the dataset under ``root`` and where they came from: the ``dataset.json`` of a
+    generated dataset (which records rescaled intrinsics for other image sizes), else the
+    published ones of ``dataset``."""
+    path = Path(root) / "dataset.json"
+    if path.is_file():
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))["settings"]["intrinsics"]
+            return Intrinsics.coerce(values), os.fspath(path)
+        except (KeyError, TypeError, ValueError):  # JSONDecodeError is a ValueError
+            pass
+    return dataset_intrinsics(dataset), f"{dataset} default"
 
 
 # --------------------------------------------------------------------------- images

@@ -242,23 +242,6 @@ def _work(task: tuple[int, str]) -> ImageResult:
     return process_image(_WORKER_SETTINGS, *task)
 
 
-def dataset_intrinsics(root: str | os.PathLike[str], dataset: str) -> tuple[tuple[float, float, float, float], str]:
-    """(fx, fy, cx, cy) and where they came from: ``dataset.json`` of a generated dataset (which
-    records rescaled intrinsics for other image sizes), else the published ones of the dataset."""
-    from .nocs_io import CAMERA_INTRINSICS, REAL_INTRINSICS
-
-    path = Path(root) / "dataset.json"
-    if path.is_file():
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))["settings"]["intrinsics"]
-            if len(values) == 4 and dataset == "CAMERA25":
-                return tuple(float(v) for v in values), str(path)  # type: ignore[return-value]
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError):
-            pass
-    default = CAMERA_INTRINSICS if dataset == "CAMERA25" else REAL_INTRINSICS
-    return tuple(float(v) for v in default), f"{dataset} default"  # type: ignore[return-value]
-
-
 def list_images(root: str | os.PathLike[str], dataset: str, split: str) -> list[Any]:
     """Image records of a split in the NOCS layout."""
     from .nocs_io import iter_image_records
@@ -294,7 +277,9 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         raise ValueError("canonical_source must be 'coord' or 'pose'")
     root = Path(root)
     if intrinsics is None:
-        intrinsics, intrinsics_source = dataset_intrinsics(root, dataset)
+        from .nocs_io import root_intrinsics
+
+        intrinsics, intrinsics_source = root_intrinsics(root, dataset)
     else:
         intrinsics_source = "given"
     if len(intrinsics) != 4:
