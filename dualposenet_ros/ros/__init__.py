@@ -1,0 +1,12 @@
+"""ROS 2 side of dualposenet_ros: the ``dualposenet`` node and its adapters.
+
+This sub-package is the only part of ``dualposenet_ros`` that imports rclpy. It is a thin adapter:
+messages are converted to :class:`~dualposenet_ros.estimates.FrameInput`, estimated by the shared
+:class:`~dualposenet_ros.pipeline.PoseEstimator`, and the results converted back to messages.
+
+Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and validation),
+``conversions`` (messages <-> numpy), ``frame_queue`` (latest-frame-wins hand-over to the
+inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging) and
+``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
+installed).
+"""
