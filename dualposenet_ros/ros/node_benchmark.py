@@ -1,0 +1,278 @@
+"""``dualposenet benchmark --node``: the ROS node end to end, over DDS, in a separate process.
+
+For 1, 3, 6 and 10 instances per frame, without and with each refinement mode (``--refine``) and
+on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
+
+* latency: from the input stamp (set when the benchmark publishes the frame) to the arrival of the
+  node's ``~/objects`` message with that stamp, one frame at a time (median and 90th percentile
+  over ``--repeats`` frames after one warm-up frame): conversion, estimation, publication and
+  both DDS hops;
+* throughput: estimates per second when frames come twice as fast as that latency allows (the
+  node keeps the newest frame and drops the others; the dropped fraction is reported).
+
+Frames are rendered once by the synthetic generator (:mod:`dualposenet_ros.data.synth`) with
+exactly that many annotated objects (640x480 by default) and published by this process with the
+synthetic camera's message builder, reliable QoS on both sides. The node process is started with
+the demo's process handling (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a random
+``ROS_DOMAIN_ID`` in 100..199) and its refinement mode is switched with a parameter call, so one
+node (one model load) serves all modes of a device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .demo import (ChildProcess, DemoError, configure_this_process, executable_command, pick_domain_id, ros_args,
+                   stop_all, terminate_as_interrupt)
+
+__all__ = ["INSTANCE_COUNTS", "benchmark_frames", "format_rows", "run_node_benchmark"]
+
+INSTANCE_COUNTS = (1, 3, 6, 10)
+
+
+def benchmark_frames(counts: Sequence[int], size: tuple[int, int] = (640, 480), seed: int = 0,
+                     attempts: int = 30) -> dict[int, Any]:
+    """A rendered synthetic frame with (as close as possible to) each number of annotated objects."""
+    from ..data.synth import SceneConfig, SceneSampler, render_scene
+    from .synthetic_camera import camera_intrinsics
+
+    intrinsics = camera_intrinsics(*size)
+    frames = {}
+    for count in counts:
+        sampler = SceneSampler(SceneConfig(objects=(count, count)), intrinsics, size)
+        best = None
+        for attempt in range(attempts):
+            frame = render_scene(sampler.sample(np.random.default_rng([seed, count, attempt])), intrinsics, size)
+            if best is None or abs(len(frame.instances) - count) < abs(len(best.instances) - count):
+                best = frame
+            if len(frame.instances) == count:
+                break
+        frames[count] = best
+    return frames
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+class _Bench:
+    """The benchmark's rclpy side: publishers of the four inputs and the objects subscription."""
+
+    def __init__(self, context: Any) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import CameraInfo, Image
+
+        from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
+
+        self.node = rclpy.create_node("dualposenet_node_benchmark", context=context)
+        qos = QoSProfile(depth=5)
+        self.publishers = [self.node.create_publisher(t, topic, qos) for t, topic in (
+            (Image, "/color/image"), (Image, "/depth/image"), (CameraInfo, "/color/camera_info"),
+            (InstanceSegmentation, "/segmentation"))]
+        self.arrivals: dict[int, float] = {}
+        self.node.create_subscription(ObjectPoseArray, "/dualposenet/objects", self._on_objects, QoSProfile(depth=50))
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._parameters: Any = None
+
+    def _on_objects(self, msg: Any) -> None:
+        self.arrivals.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.time())
+
+    def publish(self, messages: Any) -> int:
+        """Publish one frame stamped now; returns the stamp (ns)."""
+        stamp = self.node.get_clock().now().to_msg()
+        color, depth, info, segmentation = messages[:4]
+        for msg in (color, depth, info, segmentation, segmentation.labels):
+            msg.header.stamp = stamp
+        for publisher, msg in zip(self.publishers, (color, depth, info, segmentation)):
+            publisher.publish(msg)
+        return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+    def spin_until(self, condition: Any, timeout: float, node: ChildProcess) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if not node.running:
+                raise DemoError(f"the dualposenet node exited with status {node.returncode}; its log "
+                                f"({node.log_path}):\n{node.log_tail()}")
+            if time.monotonic() > deadline:
+                return False
+            self.executor.spin_once(timeout_sec=0.02)
+        return True
+
+    def set_refine(self, mode: str, node: ChildProcess, timeout: float = 30.0) -> None:
+        from rclpy.parameter import Parameter
+        from rclpy.parameter_client import AsyncParameterClient
+
+        if self._parameters is None:
+            self._parameters = AsyncParameterClient(self.node, "dualposenet")
+        client = self._parameters
+        if not client.wait_for_services(timeout_sec=timeout):
+            raise DemoError("the node's parameter services did not appear")
+        future = client.set_parameters([Parameter("refine.mode", Parameter.Type.STRING, mode)])
+        if not self.spin_until(future.done, timeout, node):
+            raise DemoError(f"setting refine.mode to {mode} timed out")
+        result = future.result().results[0]
+        if not result.successful:
+            raise DemoError(f"the node refused refine.mode {mode}: {result.reason}")
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, timeout: float) -> dict[str, Any]:
+    latencies = []
+    for index in range(1 + repeats):  # one warm-up frame
+        stamp = bench.publish(messages)
+        if not bench.spin_until(lambda: stamp in bench.arrivals, timeout, node):
+            raise DemoError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
+                            f"{node.log_tail()}")
+        if index > 0:
+            latencies.append(bench.arrivals[stamp] - stamp * 1e-9)
+    median = statistics.median(latencies)
+    # Throughput: frames at twice the rate the latency allows; the node drops what it cannot take.
+    period = max(median / 2.0, 1.0 / 30.0)
+    count = max(2 * repeats, 6)
+    stamps = []
+    next_time = time.monotonic()
+    for _ in range(count):
+        while time.monotonic() < next_time:
+            bench.executor.spin_once(timeout_sec=max(0.0, min(0.01, next_time - time.monotonic())))
+        stamps.append(bench.publish(messages))
+        next_time += period
+    if not bench.spin_until(lambda: stamps[-1] in bench.arrivals, timeout + count * median, node):
+        raise DemoError("the node did not estimate the last frame of the throughput run")
+    done = sorted(bench.arrivals[s] for s in stamps if s in bench.arrivals)
+    fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else float("nan")
+    return {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
+            "latency_min_ms": min(latencies) * 1e3, "throughput_fps": fps, "frames_sent": count,
+            "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
+
+
+def format_rows(rows: Sequence[dict[str, Any]]) -> str:
+    header = (f"{'device':>7} {'refine':>8} {'instances':>9} {'latency ms':>11} {'p90 ms':>8} {'throughput fps':>15} "
+              f"{'dropped':>8}")
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {row['latency_median_ms']:>11.1f} "
+                     f"{row['latency_p90_ms']:>8.1f} {row['throughput_fps']:>15.2f} {row['dropped_fraction'] * 100:>7.0f}%")
+    return "\n".join(lines)
+
+
+def _devices(requested: str) -> list[str]:
+    import torch
+
+    if requested == "auto":
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return [requested]
+
+
+def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, str]:
+    """(checkpoint for the node or None for the shipped one, description)."""
+    if args.checkpoint:
+        return str(Path(args.checkpoint).expanduser().resolve()), str(args.checkpoint)
+    from ..checkpoint import checkpoint_files
+    from ..models import default_checkpoint
+
+    weights, config = checkpoint_files(default_checkpoint())
+    if weights.is_file() and config.is_file():
+        return None, f"shipped model {default_checkpoint().name}"
+    import torch
+
+    from ..checkpoint import save_checkpoint
+    from ..config import get_preset
+    from ..network import DualPoseNet
+
+    torch.manual_seed(0)
+    path = scratch / f"random_{args.preset}"
+    save_checkpoint(path, DualPoseNet(get_preset(args.preset)), {"note": "random weights for timing"})
+    return str(path), f"{args.preset} preset with random weights (no shipped model yet; timings only)"
+
+
+def run_node_benchmark(args: argparse.Namespace) -> int:
+    """``dualposenet benchmark --node``. ``args``: checkpoint, device, repeats, json, refine (modes),
+    preset; optional node_instances, node_size (width, height), domain_id, node_timeout."""
+    try:
+        with terminate_as_interrupt():
+            return _run(args)
+    except DemoError as error:
+        print(f"dualposenet benchmark --node: error: {error}")
+        return 2
+    except KeyboardInterrupt:
+        print("dualposenet benchmark --node: interrupted")
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    counts = tuple(getattr(args, "node_instances", None) or INSTANCE_COUNTS)
+    size = tuple(getattr(args, "node_size", None) or (640, 480))
+    timeout = float(getattr(args, "node_timeout", None) or 300.0)
+    modes = list(args.refine) if args.refine else ["none"]
+    repeats = max(1, int(args.repeats))
+    domain = pick_domain_id(getattr(args, "domain_id", None))
+    env = configure_this_process(domain)
+    import rclpy
+
+    from .synthetic_camera import frame_messages
+
+    print(f"Rendering frames with {', '.join(map(str, counts))} objects at {size[0]}x{size[1]}...", flush=True)
+    frames = benchmark_frames(counts, size)
+    from builtin_interfaces.msg import Time
+
+    messages = {count: frame_messages(frame, Time()) for count, frame in frames.items()}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="dualposenet-node-benchmark-") as scratch:
+        checkpoint, description = _checkpoint(args, Path(scratch))
+        print(f"Node benchmark: {description}; ROS_DOMAIN_ID={domain} (localhost only); node logs in {scratch}",
+              flush=True)
+        for device in _devices(args.device):
+            context = rclpy.context.Context()
+            rclpy.init(context=context, domain_id=domain)
+            bench = None
+            parameters = {"device": device, "qos.reliability": "reliable", "publish.debug_image": False}
+            if checkpoint:
+                parameters["checkpoint"] = checkpoint
+            node = ChildProcess("dualposenet_node", [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"),
+                                                     *ros_args(parameters)], env, Path(scratch) / f"node_{device}.log")
+            try:
+                bench = _Bench(context)
+                node.start()
+                ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
+                                         and bench.node.count_publishers("/dualposenet/objects") > 0, 120.0, node)
+                if not ready:
+                    raise DemoError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
+                for mode in modes:
+                    bench.set_refine(mode, node)
+                    for count in counts:
+                        result = _measure(bench, node, messages[count], repeats, timeout)
+                        row = {"device": device, "refine": mode, "instances": len(frames[count].instances),
+                               "requested_instances": count, **result}
+                        rows.append(row)
+                        print(format_rows([row]).splitlines()[-1] if len(rows) > 1 else format_rows([row]), flush=True)
+            finally:
+                stop_all([node])
+                if bench is not None:
+                    bench.close()
+                if context.ok():
+                    rclpy.shutdown(context=context)
+    print()
+    print(format_rows(rows))
+    report = {"node_benchmark": {"model": description, "image_size": list(size), "repeats": repeats,
+                                 "rows": rows}}
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+        print(f"Wrote {path}")
+    return 0

@@ -1,0 +1,471 @@
+"""The ``synthetic_camera`` node: moving procedural scenes as RGB-D + instance masks + ground truth.
+
+Publishes, on the topics the ``dualposenet`` node subscribes to by default (relative names,
+remappable), one set of messages per frame, all with the SAME header (stamp = publication time,
+``frame_id`` parameter, default ``camera_color_optical_frame``):
+
+* ``color/image`` (``sensor_msgs/Image``, rgb8), ``depth/image`` (16UC1, millimetres, 0 = none),
+  ``color/camera_info`` (the NOCS CAMERA intrinsics scaled to ``width`` x ``height``, no distortion);
+* ``segmentation`` (``dualposenet_ros/InstanceSegmentation``): mono16 labels, value k = the k-th
+  annotated object, with its class id, class name and score 1.0 (a perfect segmentation);
+* ``~/ground_truth`` (``dualposenet_ros/ObjectPoseArray``): the true pose and size of each
+  labelled object, ``instance_id`` = its label value k. Ground-truth convention: ``score`` 1.0,
+  ``consistency_residual`` 0, ``num_points`` = mask pixels with depth, and ``refined`` = True for
+  an object whose rotation about its y axis is unobservable (bottle, bowl, can, a mug whose handle
+  is hidden), the one fact of the ground truth the ``ObjectPose`` fields have no place for
+  (:func:`pose_records` reads it back).
+
+Scenes come from :mod:`dualposenet_ros.data.synth`: a new random scene every ``new_scene_every``
+frames (0 = never), moved by ``1 / rate`` seconds per frame in between (objects spin, the camera
+orbits). Rendering takes about 0.2 s per 640x480 frame on a CPU, so a background thread renders
+ahead into a bounded queue (``queue_size``) and the timer only publishes: frames go out on time
+as long as the renderer keeps up on average, and a warning says so when it does not.
+
+Parameters: ``seed`` (0), ``rate`` (5.0 Hz), ``width`` (640), ``height`` (480), ``frames``
+(0 = forever, else exit after publishing that many), ``new_scene_every`` (100 frames),
+``min_objects`` / ``max_objects`` (3 / 6), ``sensor_noise`` (true), ``frame_id``, ``exit_timeout``
+(10 s: after the last frame, how long to wait for reliable subscribers to acknowledge everything
+before exiting), ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published) and ``wait_for_subscribers``
+(0; when N > 0, publishing starts only once each of the five topics has N subscribers, so a test
+or demo that knows who listens loses no frame to discovery).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..categories import category_name, is_symmetric
+from ..estimates import EstimateStatus, ObjectEstimate
+
+__all__ = [
+    "FRAME_ID",
+    "NODE_NAME",
+    "FrameMessages",
+    "FrameRenderer",
+    "RenderedFrame",
+    "SyntheticCamera",
+    "camera_intrinsics",
+    "frame_messages",
+    "ground_truth_estimates",
+    "label_image",
+    "main",
+    "pose_records",
+]
+
+NODE_NAME = "synthetic_camera"
+FRAME_ID = "camera_color_optical_frame"
+TOPICS = {"color": "color/image", "depth": "depth/image", "camera_info": "color/camera_info",
+          "segmentation": "segmentation", "ground_truth": "~/ground_truth"}
+"""Role -> topic published by the synthetic camera (inputs of the dualposenet node + ground truth)."""
+
+
+def camera_intrinsics(width: int, height: int) -> Intrinsics:
+    """The NOCS CAMERA intrinsics (640x480) scaled to ``width`` x ``height``."""
+    return Intrinsics.CAMERA.resized(width / 640.0, height / 480.0)
+
+
+# -- rendering (no ROS) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedFrame:
+    """A rendered frame, its index in the stream and how long rendering took."""
+
+    index: int
+    frame: Any  # dualposenet_ros.data.synth.Frame
+    render_seconds: float
+    new_scene: bool
+
+
+class FrameRenderer:
+    """Renders the frame stream in a background thread into a bounded queue.
+
+    Frame ``i`` is fully determined by ``seed`` and ``i`` (the scene's own noise seed and frame
+    index drive the sensor noise), so two cameras with the same parameters publish the same images.
+    """
+
+    def __init__(self, *, seed: int = 0, width: int = 640, height: int = 480, dt: float = 0.2,
+                 new_scene_every: int = 100, objects: tuple[int, int] = (3, 6), sensor_noise: bool = True,
+                 queue_size: int = 8, frames: int = 0) -> None:
+        from ..data.synth import SceneConfig, SceneSampler
+
+        self.size = (int(width), int(height))
+        self.intrinsics = camera_intrinsics(*self.size)
+        self.sampler = SceneSampler(SceneConfig(objects=objects), self.intrinsics, self.size)
+        self.seed, self.dt, self.new_scene_every = int(seed), float(dt), int(new_scene_every)
+        self.sensor_noise, self.frames = bool(sensor_noise), int(frames)
+        self.queue: queue.Queue[RenderedFrame] = queue.Queue(maxsize=max(1, int(queue_size)))
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self.rendered = 0
+        self.render_seconds_total = 0.0
+        self._thread = threading.Thread(target=self._run, name="synthetic-camera-render", daemon=True)
+
+    def start(self) -> "FrameRenderer":
+        self._thread.start()
+        return self
+
+    def frames_iter(self):
+        """The frame stream, rendered in this thread (no queue): ``(index, Frame, new_scene)``."""
+        from ..data.synth import render_scene
+
+        rng = np.random.default_rng(self.seed)
+        scene = None
+        index = 0
+        while self.frames <= 0 or index < self.frames:
+            new_scene = scene is None or (self.new_scene_every > 0 and index % self.new_scene_every == 0)
+            scene = self.sampler.sample(rng) if new_scene else scene.advanced(self.dt)
+            yield index, render_scene(scene, self.intrinsics, self.size, sensor_noise=self.sensor_noise), new_scene
+            index += 1
+
+    def _run(self) -> None:
+        try:
+            iterator = self.frames_iter()
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    index, frame, new_scene = next(iterator)
+                except StopIteration:
+                    return
+                seconds = time.monotonic() - started
+                self.rendered += 1
+                self.render_seconds_total += seconds
+                item = RenderedFrame(index, frame, seconds, new_scene)
+                while not self._stop.is_set():
+                    try:
+                        self.queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as error:  # reported by the node, never silently lost
+            self.error = error
+
+    @property
+    def mean_render_seconds(self) -> float:
+        return self.render_seconds_total / self.rendered if self.rendered else float("nan")
+
+    @property
+    def finished(self) -> bool:
+        """The thread ended (all frames rendered, stopped or failed)."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def get(self) -> RenderedFrame | None:
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+
+def label_image(frame: Any) -> np.ndarray:
+    """(H, W) uint16 labels: the k-th instance of ``frame.instances`` has value k, 0 elsewhere."""
+    mask = np.asarray(frame.instance_mask)
+    lookup = np.zeros(int(mask.max(initial=0)) + 1, dtype=np.uint16)
+    for label, truth in enumerate(frame.instances, start=1):
+        if truth.instance_id < len(lookup):
+            lookup[truth.instance_id] = label
+    return lookup[np.clip(mask, 0, None)]
+
+
+def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list[ObjectEstimate]:
+    """The ground truth of ``frame`` as estimates (instance id = label value; see module doc for
+    the meaning of ``refined``)."""
+    labels = label_image(frame) if labels is None else labels
+    has_depth = np.asarray(frame.depth_mm) > 0
+    result = []
+    for label, truth in enumerate(frame.instances, start=1):
+        result.append(ObjectEstimate(
+            instance_id=label, class_id=int(truth.class_id), score=1.0, rotation=np.asarray(truth.rotation),
+            translation=np.asarray(truth.translation), size=np.asarray(truth.size), consistency_residual=0.0,
+            num_points=int(np.count_nonzero((labels == label) & has_depth)),
+            refined=is_symmetric(truth.class_id, truth.handle_visible), status=EstimateStatus.OK))
+    return result
+
+
+def pose_records(msg: Any, ground_truth: bool = False) -> list[Any]:
+    """:class:`~.scoring.PoseRecord` of each object of an ``ObjectPoseArray``. With
+    ``ground_truth``, ``refined`` is read as the symmetry flag of the synthetic camera's ground
+    truth (a mug flagged symmetric has its handle hidden)."""
+    from .scoring import PoseRecord
+
+    records = []
+    for obj in msg.objects:
+        p, q, s = obj.pose.position, obj.pose.orientation, obj.size
+        handle_visible = not (ground_truth and obj.refined and category_name(obj.class_id) == "mug")
+        records.append(PoseRecord.from_pose(obj.instance_id, obj.class_id, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
+                                            (s.x, s.y, s.z), obj.score, obj.status, handle_visible))
+    return records
+
+
+class FrameMessages(NamedTuple):
+    color: Any
+    depth: Any
+    camera_info: Any
+    segmentation: Any
+    ground_truth: Any
+
+
+def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height: int) -> Any:
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo(header=header, width=int(width), height=int(height), distortion_model="plumb_bob")
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.d = [0.0] * 5
+    return msg
+
+
+def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
+    from .compat import load_cv_bridge
+
+    return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
+
+
+def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID) -> FrameMessages:
+    """The five messages of a rendered frame, all with the header (``stamp``, ``frame_id``)."""
+    from std_msgs.msg import Header
+
+    from dualposenet_ros.msg import InstanceSegmentation
+
+    from . import conversions
+
+    header = Header(stamp=stamp, frame_id=frame_id)
+    height, width = frame.depth_mm.shape
+    labels = label_image(frame)
+    segmentation = InstanceSegmentation(header=header, labels=_image(labels, "mono16", header))
+    segmentation.class_ids = [int(truth.class_id) for truth in frame.instances]
+    segmentation.class_names = [category_name(truth.class_id) for truth in frame.instances]
+    segmentation.scores = [1.0] * len(frame.instances)
+    return FrameMessages(
+        color=conversions.image_from_rgb(frame.rgb, header=header),
+        depth=_image(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
+        camera_info=camera_info_message(header, frame.intrinsics, width, height),
+        segmentation=segmentation,
+        ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels)),
+    )
+
+
+# -- the node -----------------------------------------------------------------------------------
+
+
+def _make_node_class() -> type:
+    from rcl_interfaces.msg import ParameterDescriptor
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
+
+    from . import conversions  # noqa: F401  (imported now, not at the first frame: it takes a second)
+    from .diagnostics import RateLimitedLog
+
+    class SyntheticCamera(Node):
+        """Publishes rendered frames at ``rate``; see the module documentation."""
+
+        PARAMETERS = (
+            ("seed", 0, "Seed of the scene stream (same seed, same frames)."),
+            ("rate", 5.0, "Frames per second (> 0)."),
+            ("width", 640, "Image width in pixels."),
+            ("height", 480, "Image height in pixels."),
+            ("frames", 0, "Frames to publish before exiting; 0 = forever."),
+            ("new_scene_every", 100, "A new random scene every this many frames; 0 = never."),
+            ("min_objects", 3, "Fewest objects in a scene."),
+            ("max_objects", 6, "Most objects in a scene."),
+            ("sensor_noise", True, "Depth and colour noise of a real sensor."),
+            ("frame_id", FRAME_ID, "Camera optical frame of every header."),
+            ("queue_size", 8, "Frames rendered ahead of the timer (>= 1)."),
+            ("preroll", 2, "Frames rendered before the first is published."),
+            ("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
+                                   "subscribers to acknowledge every message."),
+            ("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) "
+                                        "has at least this many subscribers; 0 = at once."),
+        )
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(NODE_NAME, **kwargs)
+            values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text, read_only=True)).value
+                      for name, default, text in self.PARAMETERS}
+            errors = []
+            if not values["rate"] > 0:
+                errors.append(f"rate must be > 0 Hz, got {values['rate']}")
+            if values["width"] < 16 or values["height"] < 16:
+                errors.append(f"width and height must be >= 16, got {values['width']}x{values['height']}")
+            if not 1 <= values["min_objects"] <= values["max_objects"]:
+                errors.append(f"need 1 <= min_objects <= max_objects, got {values['min_objects']}, {values['max_objects']}")
+            if values["frames"] < 0 or values["new_scene_every"] < 0 or values["queue_size"] < 1:
+                errors.append("frames and new_scene_every must be >= 0 and queue_size >= 1")
+            if errors:
+                raise ValueError("invalid parameter(s): " + "; ".join(errors))
+            self.values = values
+            self.period = 1.0 / float(values["rate"])
+            self.frame_id = str(values["frame_id"])
+            self.frames = int(values["frames"])
+            self.renderer = FrameRenderer(
+                seed=values["seed"], width=values["width"], height=values["height"], dt=self.period,
+                new_scene_every=values["new_scene_every"], objects=(values["min_objects"], values["max_objects"]),
+                sensor_noise=values["sensor_noise"], queue_size=values["queue_size"], frames=self.frames)
+            qos = QoSProfile(depth=5)  # reliable: matches best-effort (sensor data) and reliable readers
+            self.publishers_ = {
+                "color": self.create_publisher(Image, TOPICS["color"], qos),
+                "depth": self.create_publisher(Image, TOPICS["depth"], qos),
+                "camera_info": self.create_publisher(CameraInfo, TOPICS["camera_info"], qos),
+                "segmentation": self.create_publisher(InstanceSegmentation, TOPICS["segmentation"], qos),
+                "ground_truth": self.create_publisher(ObjectPoseArray, TOPICS["ground_truth"], QoSProfile(depth=50)),
+            }
+            self._log = RateLimitedLog(self.get_logger(), 5.0)
+            self.published = 0
+            self.late_ticks = 0
+            self.done = False
+            self.started = False
+            self._preroll = max(0, min(int(values["preroll"]), int(values["queue_size"])))
+            if self.frames:
+                self._preroll = min(self._preroll, self.frames)
+            self.renderer.start()
+            self.timer = self.create_timer(self.period, self._on_timer)
+            w, h = self.renderer.size
+            self.get_logger().info(
+                f"publishing {w}x{h} frames at {values['rate']:g} Hz "
+                f"({'forever' if not self.frames else f'{self.frames} frames'}; seed {values['seed']}, new scene every "
+                f"{values['new_scene_every'] or 'never'} frames) on {self.publishers_['color'].topic_name}, "
+                f"{self.publishers_['depth'].topic_name}, {self.publishers_['camera_info'].topic_name}, "
+                f"{self.publishers_['segmentation'].topic_name}; ground truth on "
+                f"{self.publishers_['ground_truth'].topic_name}")
+
+        def _ready(self) -> bool:
+            if self.renderer.queue.qsize() < self._preroll and not self.renderer.finished:
+                return False
+            needed = int(self.values["wait_for_subscribers"])
+            if needed > 0:
+                waiting = [pub.topic_name for pub in self.publishers_.values() if pub.get_subscription_count() < needed]
+                if waiting:
+                    self._log.info("waiting", f"waiting for subscribers on {', '.join(waiting)}")
+                    return False
+            return True
+
+        def _on_timer(self) -> None:
+            if self.done:
+                return
+            if self.renderer.error is not None:
+                self.get_logger().fatal(f"rendering failed: {self.renderer.error!r}")
+                self._finish()
+                return
+            if not self.started:
+                if not self._ready():
+                    return
+                self.started = True
+                self.get_logger().info("started publishing")
+            item = self.renderer.get()
+            if item is None:
+                if self.renderer.finished:
+                    self._finish()
+                    return
+                self.late_ticks += 1
+                self._log.warning(
+                    "late", f"the renderer cannot keep up: {self.renderer.mean_render_seconds:.2f} s per frame "
+                    f"against a period of {self.period:.2f} s; {self.late_ticks} frame slots missed so far "
+                    "(lower rate, width/height or max_objects)")
+                return
+            if item.new_scene and item.index > 0:
+                self.get_logger().info(f"frame {item.index}: new scene")
+            stamp = self.get_clock().now().to_msg()
+            messages = frame_messages(item.frame, stamp, self.frame_id)
+            for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
+                self.publishers_[role].publish(getattr(messages, role))
+            self.published += 1
+            if self.frames and self.published >= self.frames:
+                self._finish()
+
+        def _finish(self) -> None:
+            if self.done:
+                return
+            self.done = True
+            self.timer.cancel()
+            self.get_logger().info(
+                f"published {self.published} frames; mean render time {self.renderer.mean_render_seconds:.3f} s, "
+                f"{self.late_ticks} frame slots missed because the renderer was late")
+
+        def wait_until_acknowledged(self, executor: Any, timeout: float) -> bool:
+            """Spin until reliable subscribers acknowledged every message (at most ``timeout`` s)."""
+            from rclpy.duration import Duration
+
+            deadline = time.monotonic() + max(0.0, timeout)
+            pending = list(self.publishers_.values())
+            while pending and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.02)
+                pending = [pub for pub in pending if not pub.wait_for_all_acked(Duration(nanoseconds=1_000_000))]
+            if pending:
+                self.get_logger().warning(f"exiting with messages not acknowledged on "
+                                          f"{', '.join(pub.topic_name for pub in pending)} after {timeout:g} s")
+            return not pending
+
+        def destroy_node(self) -> None:
+            self.renderer.stop()
+            super().destroy_node()
+
+    return SyntheticCamera
+
+
+_node_class: type | None = None
+
+
+def __getattr__(name: str) -> Any:  # SyntheticCamera: the node class, made on first use (imports rclpy)
+    global _node_class
+    if name == "SyntheticCamera":
+        if _node_class is None:
+            _node_class = _make_node_class()
+        return _node_class
+    raise AttributeError(name)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of the ``synthetic_camera`` executable."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = __getattr__("SyntheticCamera")()
+        except ValueError as error:
+            rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            while rclpy.ok() and not node.done:
+                executor.spin_once(timeout_sec=0.1)
+            # Before the process goes away, let every reliable reader acknowledge what was sent: a
+            # reader that matched late (slow discovery on a busy machine) gets the frames resent.
+            node.wait_until_acknowledged(executor, timeout=float(node.values["exit_timeout"]))
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""``dualposenet demo`` end to end (camera and node processes over DDS), record + replay giving
+the same estimates, the failure message when the node never publishes, and ``benchmark --node``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ros_support import require_rclpy
+
+SMALL = ["--width", "320", "--height", "240"]
+
+
+def demo(args: list[str], env: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dualposenet_ros.cli", "demo", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def processes_in_domain(domain: int) -> list[str]:
+    """Command lines of this user's processes (other than this one) running in ROS domain ``domain``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if f"ROS_DOMAIN_ID={domain}".encode() in environ:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
+
+
+def estimates_by_stamp(out: Path) -> dict[int, list[dict]]:
+    report = json.loads((out / "estimates.json").read_text())
+    return {frame["stamp_ns"]: frame["estimates"] for frame in report["frames"]}
+
+
+@pytest.mark.timeout(300)
+def test_demo_records_and_a_replay_gives_the_same_estimates(tmp_path: Path, ros_env, ros_domain_id):
+    require_rclpy()
+    import cv2
+    from ros_node_support import write_tiny_checkpoint
+
+    from dualposenet_ros.ros import bag
+
+    checkpoint = str(write_tiny_checkpoint(tmp_path / "tiny"))
+    live_out, replay_out, bag_dir = tmp_path / "live", tmp_path / "replay", tmp_path / "bag"
+    common = ["--checkpoint", checkpoint, "--device", "cpu", "--domain-id", str(ros_domain_id)]
+    live = demo([*common, *SMALL, "--frames", "4", "--rate", "3", "--out", str(live_out), "--record", str(bag_dir)],
+                ros_env)
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert not processes_in_domain(ros_domain_id)
+
+    # The table, the summary and the rates are printed; the PNGs are written.
+    text = live.stdout
+    for part in ("rot err", "trans err", "size err", "Summary over", "within thresholds", "Rate:", "latency"):
+        assert part in text, text
+    assert f"ROS_DOMAIN_ID={ros_domain_id}" in text
+    for name in ("debug_image.png", "comparison.png"):
+        picture = cv2.imread(str(live_out / name))
+        assert picture is not None and picture.shape == (240, 320, 3), name
+    live_estimates = estimates_by_stamp(live_out)
+    assert live_estimates
+    truth_ids = {frame["stamp_ns"]: [(g["instance_id"], g["class_id"]) for g in frame["ground_truth"]]
+                 for frame in json.loads((live_out / "estimates.json").read_text())["frames"]}
+    for stamp, estimates in live_estimates.items():
+        assert [(e["instance_id"], e["class_id"]) for e in estimates] == truth_ids[stamp]
+
+    # The bag holds the four inputs and the ground truth of every frame, and the estimates.
+    topics = bag.bag_topics(bag_dir)
+    for topic, _ in [*bag.INPUT_TOPICS, bag.GROUND_TRUTH_TOPIC]:
+        assert topics[topic][1] == 4, topics
+    assert topics[bag.OBJECTS_TOPIC[0]][1] == len(live_estimates)
+
+    replay = demo([*common, "--replay", str(bag_dir), "--out", str(replay_out)], ros_env)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert not processes_in_domain(ros_domain_id)
+    replay_estimates = estimates_by_stamp(replay_out)
+    # The node keeps the newest frame when busy, so the two runs may estimate different frames; the
+    # first frame (node idle) and the last (always kept) are estimated in both.
+    shared = sorted(set(live_estimates) & set(replay_estimates))
+    assert min(live_estimates) in shared and max(live_estimates) in shared, (sorted(live_estimates),
+                                                                             sorted(replay_estimates))
+    for stamp in shared:
+        a, b = live_estimates[stamp], replay_estimates[stamp]
+        assert [(e["instance_id"], e["class_id"], e["status"]) for e in a] == [
+            (e["instance_id"], e["class_id"], e["status"]) for e in b]
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x["position"], y["position"], atol=1e-6)
+            np.testing.assert_allclose(x["size"], y["size"], atol=1e-6)
+            dot = abs(float(np.dot(x["orientation_xyzw"], y["orientation_xyzw"])))
+            assert dot == pytest.approx(1.0, abs=1e-6)
+    report = json.loads((replay_out / "estimates.json").read_text())["replay_vs_recorded"]
+    assert report["common_frames"] >= 1 and report["max_translation_m"] < 1e-6
+    assert "Replay against the estimates recorded in the bag" in replay.stdout
+
+
+@pytest.mark.timeout(120)
+def test_demo_fails_clearly_when_the_node_never_publishes(tmp_path: Path, ros_env, ros_domain_id):
+    require_rclpy()
+    from ros_node_support import write_tiny_checkpoint
+
+    checkpoint = str(write_tiny_checkpoint(tmp_path / "tiny"))
+    result = demo(["--checkpoint", checkpoint, "--device", "cpu", "--domain-id", str(ros_domain_id), *SMALL,
+                   "--frames", "2", "--rate", "4", "--timeout", "3", "--out", str(tmp_path / "out"),
+                   "--node-param", "publish.objects:=false"], ros_env)
+    assert result.returncode != 0
+    assert "published no estimate on /dualposenet/objects" in result.stderr, result.stdout + result.stderr
+    assert "dualposenet_node.log" in result.stderr  # and its log is quoted
+    assert not processes_in_domain(ros_domain_id)
+
+
+def test_demo_rejects_a_missing_checkpoint_before_starting_anything(tmp_path: Path):
+    result = demo(["--checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")], dict(os.environ))
+    assert result.returncode == 2 and "not found" in result.stderr
+
+
+@pytest.mark.timeout(180)
+def test_node_benchmark_measures_latency_and_throughput(tmp_path: Path, ros_domain_id):
+    require_rclpy()
+    from ros_node_support import write_tiny_checkpoint
+
+    from dualposenet_ros.ros.node_benchmark import run_node_benchmark
+
+    args = argparse.Namespace(checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny")), device="cpu", repeats=1,
+                              json=tmp_path / "node.json", refine=["none", "feature"], preset="compact",
+                              node_instances=(1, 3), node_size=(160, 120), domain_id=ros_domain_id)
+    assert run_node_benchmark(args) == 0
+    rows = json.loads((tmp_path / "node.json").read_text())["node_benchmark"]["rows"]
+    assert [(r["refine"], r["requested_instances"]) for r in rows] == [
+        ("none", 1), ("none", 3), ("feature", 1), ("feature", 3)]
+    for row in rows:
+        assert row["device"] == "cpu" and row["instances"] >= 1
+        assert 0 < row["latency_median_ms"] < 60_000 and row["frames_estimated"] >= 1
+    assert not processes_in_domain(ros_domain_id)
