@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .categories import category_name
+from .categories import category_name, is_symmetric
 from .camera import Intrinsics
 
 
@@ -81,6 +81,12 @@ class ObjectEstimate:
     num_points: int
     refined: bool = False
     status: EstimateStatus = EstimateStatus.OK
+    handle_visible: bool = True  # known for ground truth only; estimates keep the default
+
+    @property
+    def rotation_symmetric(self) -> bool:
+        """Whether the rotation about the object y axis is unobservable for this object."""
+        return is_symmetric(self.class_id, self.handle_visible)
 
     @property
     def category(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .preprocess import Intrinsics
+from .camera import Intrinsics
 
 __all__ = ["BOX_EDGES", "CATEGORY_COLORS", "box_corners", "draw_estimates", "project_points"]
 

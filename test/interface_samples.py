@@ -15,6 +15,7 @@ def object_pose():
     msg.scale = float(np.float32(np.linalg.norm([0.11, 0.09, 0.08])))  # float32 field: exact after transport
     msg.consistency_residual = 0.015625
     msg.refined = True
+    msg.rotation_symmetric = False
     msg.num_points = 1234
     msg.status = ObjectPose.STATUS_OK
     return msg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from interface_samples import SAMPLES
@@ -40,7 +42,7 @@ def test_every_interface_round_trips_between_processes(ros_env, rclpy_context):
         node.create_subscription(getattr(interfaces, name), f"samples/{name}", lambda msg, name=name: received.setdefault(name, msg), 10)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
-    publisher = start_python(["publish_samples.py"], ros_env)
+    publisher = start_python([str(Path(__file__).with_name("publish_samples.py"))], ros_env)
     try:
         spin_until(node, executor, lambda: len(received) == len(SAMPLES) or publisher.poll() is not None, timeout=30)
     finally:

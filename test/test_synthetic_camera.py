@@ -90,7 +90,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
         np.testing.assert_array_equal(instance.mask, frame.instance_mask == truth.instance_id)
     assert list(messages.segmentation.scores) == [1.0] * len(frame.instances)
     # Ground truth: instance id = label value, exact pose and size, symmetry flag in `refined`.
-    truths = pose_records(messages.ground_truth, ground_truth=True)
+    truths = pose_records(messages.ground_truth)
     expected = [PoseRecord.from_instance_gt(gt, k) for k, gt in enumerate(frame.instances, start=1)]
     matching = match(truths, expected)
     assert not matching.missed and not matching.extra
@@ -227,7 +227,7 @@ def live_matching(run: LiveRun) -> Any:
 
     matching = scoring.Matching()
     for stamp in run.estimated():
-        matching.extend(scoring.match(pose_records(run.objects[stamp]), pose_records(run.truth[stamp], True)))
+        matching.extend(scoring.match(pose_records(run.objects[stamp]), pose_records(run.truth[stamp])))
     return matching
 
 

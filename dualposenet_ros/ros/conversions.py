@@ -22,7 +22,7 @@ import numpy as np
 
 from ..categories import CATEGORIES, category_name
 from ..estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
-from ..preprocess import Intrinsics
+from ..camera import Intrinsics
 from ..visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
 from .compat import load_cv_bridge
 from .compat.cv_bridge import CvBridgeError, encoding_info
@@ -286,6 +286,7 @@ def object_pose(estimate: ObjectEstimate) -> Any:
     msg.scale = float(estimate.scale)
     msg.consistency_residual = float(estimate.consistency_residual)
     msg.refined = bool(estimate.refined)
+    msg.rotation_symmetric = bool(estimate.rotation_symmetric)
     msg.num_points = int(estimate.num_points)
     msg.status = int(estimate.status)
     return msg

@@ -322,7 +322,7 @@ def _make_listener(context: Any, collected: Collected, record: Path | None) -> t
     def on_truth(msg: Any) -> None:
         stamp = stamp_ns(msg.header.stamp)
         collected.truth_arrival.setdefault(stamp, time.time())
-        collected.truth[stamp] = pose_records(msg, ground_truth=True)
+        collected.truth[stamp] = pose_records(msg)
 
     def on_debug(msg: Any) -> None:
         collected.debug_image = msg

@@ -10,10 +10,8 @@ remappable), one set of messages per frame, all with the SAME header (stamp = pu
   annotated object, with its class id, class name and score 1.0 (a perfect segmentation);
 * ``~/ground_truth`` (``dualposenet_ros/ObjectPoseArray``): the true pose and size of each
   labelled object, ``instance_id`` = its label value k. Ground-truth convention: ``score`` 1.0,
-  ``consistency_residual`` 0, ``num_points`` = mask pixels with depth, and ``refined`` = True for
-  an object whose rotation about its y axis is unobservable (bottle, bowl, can, a mug whose handle
-  is hidden), the one fact of the ground truth the ``ObjectPose`` fields have no place for
-  (:func:`pose_records` reads it back).
+  ``consistency_residual`` 0, ``num_points`` = mask pixels with depth, and ``rotation_symmetric``
+  set for bottles, bowls, cans and mugs whose handle is hidden.
 
 Scenes come from :mod:`dualposenet_ros.data.synth`: a new random scene every ``new_scene_every``
 frames (0 = never), moved by ``1 / rate`` seconds per frame in between (objects spin, the camera
@@ -41,7 +39,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..camera import Intrinsics
-from ..categories import category_name, is_symmetric
+from ..categories import category_name
 from ..estimates import EstimateStatus, ObjectEstimate
 
 __all__ = [
@@ -182,8 +180,7 @@ def label_image(frame: Any) -> np.ndarray:
 
 
 def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list[ObjectEstimate]:
-    """The ground truth of ``frame`` as estimates (instance id = label value; see module doc for
-    the meaning of ``refined``)."""
+    """The ground truth of ``frame`` as estimates (instance id = label value)."""
     labels = label_image(frame) if labels is None else labels
     has_depth = np.asarray(frame.depth_mm) > 0
     result = []
@@ -192,20 +189,19 @@ def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list
             instance_id=label, class_id=int(truth.class_id), score=1.0, rotation=np.asarray(truth.rotation),
             translation=np.asarray(truth.translation), size=np.asarray(truth.size), consistency_residual=0.0,
             num_points=int(np.count_nonzero((labels == label) & has_depth)),
-            refined=is_symmetric(truth.class_id, truth.handle_visible), status=EstimateStatus.OK))
+            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK))
     return result
 
 
-def pose_records(msg: Any, ground_truth: bool = False) -> list[Any]:
-    """:class:`~.scoring.PoseRecord` of each object of an ``ObjectPoseArray``. With
-    ``ground_truth``, ``refined`` is read as the symmetry flag of the synthetic camera's ground
-    truth (a mug flagged symmetric has its handle hidden)."""
+def pose_records(msg: Any) -> list[Any]:
+    """:class:`~.scoring.PoseRecord` of each object of an ``ObjectPoseArray`` (a mug flagged
+    ``rotation_symmetric`` has its handle hidden)."""
     from .scoring import PoseRecord
 
     records = []
     for obj in msg.objects:
         p, q, s = obj.pose.position, obj.pose.orientation, obj.size
-        handle_visible = not (ground_truth and obj.refined and category_name(obj.class_id) == "mug")
+        handle_visible = not (obj.rotation_symmetric and category_name(obj.class_id) == "mug")
         records.append(PoseRecord.from_pose(obj.instance_id, obj.class_id, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
                                             (s.x, s.y, s.z), obj.score, obj.status, handle_visible))
     return records
