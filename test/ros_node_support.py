@@ -1,67 +1,116 @@
-"""Helpers for the tests of the dualposenet node: synthetic input messages and a stand-in estimator.
+"""Helpers for the tests of the dualposenet node: synthetic input messages, a tiny real model and
+a probe node that feeds the node and records its outputs.
 
-The stand-in (:class:`StubEstimator`) has the interface of ``PoseEstimator`` (``settings``,
-``device``, ``estimate(frame, refine)``) and a deterministic, checkable answer: each instance's box
-is the bounding box of its back-projected points (optical frame), identity rotation. It lets the
-node's plumbing be tested in seconds without a model; tests with the real pipeline use a tiny
-random-weight checkpoint (:func:`write_tiny_checkpoint`).
+The node under test always runs the real :class:`~dualposenet_ros.pipeline.PoseEstimator`, on a
+random-weight DualPoseNet small enough to estimate a frame in milliseconds on the CPU
+(:func:`tiny_model`): in this process (:func:`in_process_node`) or as the real executable with
+the checkpoint :func:`write_tiny_checkpoint` saves. Random weights make poses arbitrary, so tests
+check what holds for any estimate (:func:`assert_valid_object`), never particular boxes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pytest
 
-from dualposenet_ros.estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
+from dualposenet_ros.config import ModelConfig
 from dualposenet_ros.preprocess import Intrinsics
+
+if TYPE_CHECKING:
+    from dualposenet_ros.network import DualPoseNet
+    from dualposenet_ros.pipeline import PoseEstimator
+    from dualposenet_ros.ros.node import DualPoseNetNode
 
 INTRINSICS = Intrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5)
 FRAME_ID = "camera_color_optical_frame"
-FAIL_SCORE = 0.25
-"""An instance with exactly this score makes :class:`StubEstimator` raise (tests the error path)."""
+TF_TYPE = "tf2_msgs/msg/TFMessage"
+
+TINY_MODEL = ModelConfig(resolution=16, filters=(4, 4, 8, 8, 8, 8, 8, 8), feature_dim=32, head_hidden=(32, 16),
+                         implicit_hidden=(32, 16, 8), num_points=64, num_anchors=4)
+"""A DualPoseNet small enough to build, load and run in milliseconds."""
 
 
-@dataclass
-class StubSettings:
-    min_points: int = 32
-    refine: RefineMode = RefineMode.NONE
+def tiny_model(seed: int = 0) -> DualPoseNet:
+    """A random-weight :data:`TINY_MODEL` network (deterministic for a given ``seed``)."""
+    import torch
+
+    from dualposenet_ros.network import DualPoseNet
+
+    torch.manual_seed(seed)
+    return DualPoseNet(TINY_MODEL)
 
 
-@dataclass
-class StubEstimator:
-    """Stand-in for PoseEstimator: boxes from the back-projected mask points."""
+def write_tiny_checkpoint(path: Path) -> Path:
+    """Save :func:`tiny_model` as a checkpoint at ``path`` (for the ``checkpoint`` parameter)."""
+    from dualposenet_ros.checkpoint import save_checkpoint
 
-    settings: Any = field(default_factory=StubSettings)
-    device: str = "cpu (stub)"
-    calls: list[RefineMode] = field(default_factory=list)
+    save_checkpoint(path, tiny_model(), {"note": "random weights for tests"})
+    return path
 
-    def estimate(self, frame: FrameInput, refine: Any = None) -> list[ObjectEstimate]:
-        mode = RefineMode.parse(refine if refine is not None else self.settings.refine)
-        self.calls.append(mode)
-        k = frame.intrinsics
-        results = []
-        for instance in frame.instances:
-            if instance.score == FAIL_SCORE:
-                raise RuntimeError("stub estimator failure requested by the test")
-            rows, cols = np.nonzero(instance.mask & np.isfinite(frame.depth) & (frame.depth > 0))
-            z = frame.depth[rows, cols].astype(np.float64)
-            points = np.stack([(cols - k.cx) * z / k.fx, (rows - k.cy) * z / k.fy, z], axis=-1)
-            common = dict(instance_id=instance.instance_id, class_id=instance.class_id, score=instance.score,
-                          num_points=len(points))
-            if len(points) <= self.settings.min_points:
-                centre = points.mean(0) if len(points) else np.zeros(3)
-                results.append(ObjectEstimate(rotation=np.eye(3), translation=centre, size=np.ones(3),
-                                              consistency_residual=float("nan"), status=EstimateStatus.TOO_FEW_POINTS,
-                                              **common))
-                continue
-            low, high = points.min(0), points.max(0)
-            results.append(ObjectEstimate(rotation=np.eye(3), translation=(low + high) / 2,
-                                          size=np.maximum(high - low, 0.01), consistency_residual=0.01,
-                                          refined=mode is not RefineMode.NONE, **common))
-        return results
+
+def tiny_estimator(estimator_type: type[PoseEstimator] | None = None) -> PoseEstimator:
+    """The real ``PoseEstimator`` (or the subclass ``estimator_type``) on :func:`tiny_model`, CPU."""
+    from dualposenet_ros.pipeline import PoseEstimator
+
+    return (estimator_type or PoseEstimator)(tiny_model(), device="cpu")
+
+
+def in_process_node(context: Any, parameters: Mapping[str, Any] | None = None,
+                    estimator: PoseEstimator | None = None) -> DualPoseNetNode:
+    """The dualposenet node in this process with ``parameters`` and :func:`tiny_estimator` (or ``estimator``)."""
+    from rclpy.parameter import Parameter
+
+    from dualposenet_ros.ros.node import DualPoseNetNode
+
+    overrides = [Parameter(name, value=value) for name, value in (parameters or {}).items()]
+    return DualPoseNetNode(estimator=estimator if estimator is not None else tiny_estimator(), context=context,
+                           parameter_overrides=overrides)
+
+
+def require_tf_message() -> type:
+    """``tf2_msgs/msg/TFMessage``, or skip (fail where ROS is required: tools/setup.sh builds it)."""
+    try:
+        from tf2_msgs.msg import TFMessage
+    except ImportError as error:
+        if os.environ.get("DUALPOSENET_REQUIRE_ROS") == "1":
+            pytest.fail(f"tf2_msgs is required here but not importable (tools/setup.sh builds it): {error}")
+        pytest.skip(f"tf2_msgs not available: {error}")
+    return TFMessage
+
+
+def assert_tf_publisher(observer: Any, node_name: str) -> None:
+    """``node_name`` publishes ``/tf`` as tf2_ros does: ``TFMessage``, reliable, volatile (seen by ``observer``)."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    publishers = [info for info in observer.get_publishers_info_by_topic("/tf") if info.node_name == node_name]
+    assert [info.topic_type for info in publishers] == [TF_TYPE], publishers
+    qos = publishers[0].qos_profile
+    assert (qos.reliability, qos.durability) == (ReliabilityPolicy.RELIABLE, DurabilityPolicy.VOLATILE), qos
+
+
+def assert_valid_object(pose: Any, mask_pixels: int) -> None:
+    """What holds for any estimate the node publishes, whatever the weights: finite values, a unit
+    quaternion, a positive box, the points of the mask; TOO_FEW_POINTS: identity, unit box."""
+    q = pose.pose.orientation
+    values = [pose.pose.position.x, pose.pose.position.y, pose.pose.position.z, q.x, q.y, q.z, q.w,
+              pose.size.x, pose.size.y, pose.size.z, pose.scale]
+    assert np.all(np.isfinite(values)), pose
+    assert math.hypot(q.x, q.y, q.z, q.w) == pytest.approx(1.0, abs=1e-5), pose
+    assert min(pose.size.x, pose.size.y, pose.size.z) > 0, pose
+    assert pose.scale == pytest.approx(math.hypot(pose.size.x, pose.size.y, pose.size.z), rel=1e-4), pose
+    assert 0 <= pose.num_points <= mask_pixels, pose
+    if pose.status == pose.STATUS_TOO_FEW_POINTS:
+        assert [q.x, q.y, q.z, q.w] == pytest.approx([0, 0, 0, 1], abs=1e-9) and not pose.refined, pose
+        assert (pose.size.x, pose.size.y, pose.size.z) == (1.0, 1.0, 1.0), pose
+    else:
+        assert pose.status == pose.STATUS_OK and pose.num_points > 0, pose
 
 
 # -- messages -----------------------------------------------------------------------------------
@@ -76,6 +125,10 @@ class ObjectSpec:
     cols: tuple[int, int]
     depth: float = 0.5  # metres
     score: float = 0.9
+
+    @property
+    def pixels(self) -> int:
+        return (self.rows[1] - self.rows[0]) * (self.cols[1] - self.cols[0])
 
 
 DEFAULT_OBJECTS = (ObjectSpec(6, (10, 30), (8, 28), 0.6, 0.9), ObjectSpec(2, (20, 40), (36, 60), 0.8, 0.8))
@@ -152,21 +205,6 @@ def make_frame(seconds: float = 1.0, *, width: int = 64, height: int = 48, objec
             camera_info_msg(stamp, width, height, frame_id=frame_id), segmentation)
 
 
-def write_tiny_checkpoint(path: Path) -> Path:
-    """A random-weight DualPoseNet small enough to load and run in a fraction of a second."""
-    import torch
-
-    from dualposenet_ros.checkpoint import save_checkpoint
-    from dualposenet_ros.config import ModelConfig
-    from dualposenet_ros.network import DualPoseNet
-
-    torch.manual_seed(0)
-    config = ModelConfig(resolution=16, filters=(4, 4, 4, 4, 8, 8, 8, 8), feature_dim=32, head_hidden=(32, 16),
-                         implicit_hidden=(32, 16, 8), num_points=128, num_anchors=4)
-    save_checkpoint(path, DualPoseNet(config), {"note": "random weights for tests"})
-    return path
-
-
 # -- the test side of a node test: publishes inputs, records outputs ------------------------------
 
 
@@ -184,8 +222,8 @@ class Probe:
         from visualization_msgs.msg import MarkerArray
 
         from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
-        from dualposenet_ros.ros.compat.tf2_ros import FALLBACK_TOPIC, tf2_msgs_available
 
+        tf_message = require_tf_message()
         self.node = rclpy.create_node("dualposenet_test_probe", context=context)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
@@ -196,31 +234,21 @@ class Probe:
         self.markers: list[Any] = []
         self.debug_images: list[Any] = []
         self.diagnostics: list[Any] = []
-        self.tf_frames: list[tuple[str, str]] = []
+        self.transforms: list[Any] = []
+        """Every ``TransformStamped`` received on /tf (as ``TFMessage``)."""
         ns = node_namespace
         self.node.create_subscription(ObjectPoseArray, f"{ns}/objects", self.objects.append, 50)
         self.node.create_subscription(MarkerArray, f"{ns}/markers", self.markers.append, 50)
         self.node.create_subscription(Image, f"{ns}/debug_image", self.debug_images.append, 5)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)
-        if tf2_msgs_available():
-            from tf2_msgs.msg import TFMessage
-
-            self.tf_topic = "/tf"
-            self.node.create_subscription(TFMessage, "/tf", lambda m: self.tf_frames.extend(
-                (t.header.frame_id, t.child_frame_id) for t in m.transforms), 100)
-        else:
-            from geometry_msgs.msg import TransformStamped
-
-            self.tf_topic = FALLBACK_TOPIC
-            self.node.create_subscription(TransformStamped, FALLBACK_TOPIC, lambda t: self.tf_frames.append(
-                (t.header.frame_id, t.child_frame_id)), 100)
+        self.node.create_subscription(tf_message, "/tf", lambda msg: self.transforms.extend(msg.transforms), 100)
 
     def publish(self, msgs: tuple[Any, ...], skip: tuple[int, ...] = ()) -> None:
         for index, (publisher, msg) in enumerate(zip(self.publishers, msgs)):
             if index not in skip:
                 publisher.publish(msg)
 
-    def spin_until(self, condition, timeout: float) -> bool:
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         import time
 
         deadline = time.monotonic() + timeout
@@ -232,11 +260,12 @@ class Probe:
 
     def objects_at(self, seconds: float) -> Any:
         """The ObjectPoseArray stamped ``seconds``, or None."""
-        stamp = stamp_msg(seconds)
-        for msg in self.objects:
-            if (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec):
-                return msg
-        return None
+        return next((msg for msg in self.objects if _same_stamp(msg.header.stamp, seconds)), None)
+
+    def transforms_at(self, seconds: float) -> dict[tuple[str, str], Any]:
+        """(parent frame, child frame) -> transform of the /tf transforms stamped ``seconds``."""
+        return {(t.header.frame_id, t.child_frame_id): t.transform for t in self.transforms
+                if _same_stamp(t.header.stamp, seconds)}
 
     def wait_for_objects(self, seconds: float, timeout: float = 15.0, republish: Any = None) -> Any:
         """Wait for the objects of the frame stamped ``seconds`` (re-publishing ``republish`` every
@@ -255,11 +284,15 @@ class Probe:
         self.spin_until(ready, timeout)
         return self.objects_at(seconds)
 
-    def latest_diagnostics(self) -> dict[str, str]:
+    def counter(self, key: str) -> int:
+        """A counter of the latest diagnostics status (0 while absent)."""
+        return int(self.latest_diagnostics().get(key, 0))
+
+    def latest_diagnostics(self) -> dict[str, Any]:
         if not self.diagnostics:
             return {}
         status = self.diagnostics[-1].status[0]
-        values = {kv.key: kv.value for kv in status.values}
+        values: dict[str, Any] = {kv.key: kv.value for kv in status.values}
         values["__level__"] = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else status.level
         values["__message__"] = status.message
         return values
@@ -277,3 +310,8 @@ class Probe:
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def _same_stamp(stamp: Any, seconds: float) -> bool:
+    expected = stamp_msg(seconds)
+    return (stamp.sec, stamp.nanosec) == (expected.sec, expected.nanosec)

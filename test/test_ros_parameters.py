@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ros_node_support import StubEstimator
+from ros_node_support import in_process_node, write_tiny_checkpoint
 from ros_support import require_rclpy
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "dualposenet.yaml"
@@ -76,8 +76,6 @@ def test_every_problem_is_listed_by_name():
 
 
 def test_valid_variants(tmp_path):
-    from ros_node_support import write_tiny_checkpoint
-
     from dualposenet_ros.ros.parameters import validate
 
     stem = write_tiny_checkpoint(tmp_path / "tiny")
@@ -87,23 +85,14 @@ def test_valid_variants(tmp_path):
         "cuda:1", "approximate", "reliable", str(stem))
 
 
-def _node(context, overrides=(), **kwargs):
-    from rclpy.parameter import Parameter
-
-    from dualposenet_ros.ros.node import DualPoseNetNode
-
-    return DualPoseNetNode(estimator=StubEstimator(), context=context,
-                           parameter_overrides=[Parameter(name, value=value) for name, value in overrides], **kwargs)
-
-
 def test_node_rejects_bad_values_and_wrong_types_at_start(rclpy_context):
     require_rclpy()
     from dualposenet_ros.ros.parameters import ParameterError
 
     with pytest.raises(ParameterError, match="sync.slop must be a floating-point number"):
-        _node(rclpy_context, [("sync.slop", 1)])
+        in_process_node(rclpy_context, {"sync.slop": 1})
     with pytest.raises(ParameterError, match="refine.mode: unknown refine mode 'fast'"):
-        _node(rclpy_context, [("refine.mode", "fast")])
+        in_process_node(rclpy_context, {"refine.mode": "fast"})
 
 
 def test_runtime_changes_of_estimator_settings(rclpy_context):
@@ -112,7 +101,7 @@ def test_runtime_changes_of_estimator_settings(rclpy_context):
 
     from dualposenet_ros.estimates import RefineMode
 
-    node = _node(rclpy_context, [("refine.mode", "encoder"), ("min_points", 10)])
+    node = in_process_node(rclpy_context, {"refine.mode": "encoder", "min_points": 10})
     try:
         assert node.settings.refine is RefineMode.ENCODER and node.settings.min_points == 10
         assert node.estimator.settings is node.settings

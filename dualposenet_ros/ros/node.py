@@ -8,6 +8,7 @@ exact stamps (or approximately, ``sync.mode: approximate``).
 Publishes, stamped with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``), a TF
 frame ``<frame_prefix><category>_<instance>`` per object under the camera optical frame,
 ``~/markers`` (``MarkerArray``), ``~/debug_image`` (only while subscribed) and ``/diagnostics``.
+TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs with TF disabled.
 
 Threading: the subscription callbacks only hand each matched set of messages to a one-frame slot
 (:class:`~.frame_queue.LatestFrameSlot`); an inference thread takes the newest frame, converts,
@@ -22,7 +23,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
@@ -49,9 +51,13 @@ from .parameters import (
     validate,
 )
 
-__all__ = ["INPUTS", "DualPoseNetNode", "StartupError", "main"]
+if TYPE_CHECKING:
+    from ..pipeline import PoseEstimator
+
+__all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 
 NODE_NAME = "dualposenet"
+TF_DISABLED = "TF output disabled: install tf2_ros or build tf2_msgs (tools/setup.sh does)"
 
 INPUTS: tuple[tuple[str, str], ...] = (
     ("color", "color/image"),
@@ -75,12 +81,13 @@ def _input_types() -> tuple[Any, ...]:
 class DualPoseNetNode(Node):
     """ROS 2 adapter around :class:`~dualposenet_ros.pipeline.PoseEstimator`.
 
-    ``estimator`` replaces the model loaded from the ``checkpoint`` parameter (tests use a stand-in
-    with the same ``settings`` / ``estimate`` interface); other keyword arguments go to ``Node``.
+    ``estimator`` (a ``PoseEstimator`` built by the caller) replaces the model loaded from the
+    ``checkpoint`` parameter; other keyword arguments go to ``Node``.
     Raises :class:`~.parameters.ParameterError` or :class:`StartupError` with a clear message when
     the configuration or the model is unusable."""
 
-    def __init__(self, *, estimator: Any = None, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+    def __init__(self, *, estimator: PoseEstimator | None = None, node_name: str = NODE_NAME,
+                 **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         values = declare_parameters(self)
         self.config: NodeConfig = validate(values)
@@ -114,8 +121,11 @@ class DualPoseNetNode(Node):
             self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         else:
             self._diagnostics_pub = None
-        self._tf_module = load_tf2_ros() if config.publish_tf else None
-        self._tf = self._tf_module.TransformBroadcaster(self) if self._tf_module is not None else None
+        self._tf_module: ModuleType | None = None
+        self._tf: Any = None
+        self._tf_state = "off (publish.tf false)"
+        if config.publish_tf:
+            self._start_tf()
 
         self._slot: LatestFrameSlot[tuple[Any, ...]] = LatestFrameSlot()
         self._worker = threading.Thread(target=self._work, name="dualposenet-inference", daemon=True)
@@ -155,6 +165,17 @@ class DualPoseNetNode(Node):
         except Exception as error:  # CheckpointError, OSError, RuntimeError (CUDA), ...
             raise StartupError(f"cannot load the model from {source}: {error}") from error
 
+    def _start_tf(self) -> None:
+        """Create the TF broadcaster; without tf2_ros and tf2_msgs, log an error and run without TF."""
+        try:
+            self._tf_module = load_tf2_ros()
+        except ImportError as error:
+            self._tf_state = "disabled: neither tf2_ros nor tf2_msgs can be imported"
+            self.get_logger().error(f"{TF_DISABLED} ({error})")
+            return
+        self._tf = self._tf_module.TransformBroadcaster(self)
+        self._tf_state = "/tf"
+
     def _input_qos(self) -> QoSProfile:
         """Sensor-data QoS (best effort, volatile, keep last ``qos.depth``) or its reliable twin."""
         reliability = (ReliabilityPolicy.BEST_EFFORT if self.config.qos_reliability == "best_effort"
@@ -168,10 +189,9 @@ class DualPoseNetNode(Node):
         sync = "exact" if config.sync_mode == "exact" else f"approximate (slop {config.sync_slop:g} s)"
         fallbacks = [name for name, module in (("message_filters", self._message_filters), ("tf2_ros", self._tf_module))
                      if module is not None and is_fallback(module)]
-        tf_target = "off" if self._tf is None else getattr(self._tf, "topic", "/tf")
         return (f"ready: model {self._model_source} on {getattr(self.estimator, 'device', '?')}, "
                 f"refine {self.settings.refine.value}; inputs {topics} ({config.qos_reliability}, depth "
-                f"{config.qos_depth}), sync {sync}, queue {config.sync_queue_size}; TF {tf_target}"
+                f"{config.qos_depth}), sync {sync}, queue {config.sync_queue_size}; TF {self._tf_state}"
                 + (f"; built-in stand-ins for {', '.join(fallbacks)}" if fallbacks else ""))
 
     # -- parameters -----------------------------------------------------------------------------
@@ -330,6 +350,7 @@ class DualPoseNetNode(Node):
             "device": getattr(self.estimator, "device", "?"),
             "refine mode": settings.refine.value,
             "sync": self.config.sync_mode,
+            "TF": self._tf_state,
             "pending frame": self._slot.pending,
         })
         if self._diagnostics_pub is not None:

@@ -6,10 +6,9 @@ of their interface the node uses, with the same behaviour:
 
 * :mod:`.message_filters`: ``Subscriber``, ``TimeSynchronizer``, ``ApproximateTimeSynchronizer``
   (``registerCallback``; the same matching rules, ``queue_size`` and ``slop`` semantics);
-* :mod:`.tf2_ros`: ``TransformBroadcaster`` (``sendTransform``). It publishes
-  ``tf2_msgs/msg/TFMessage`` on ``/tf`` when ``tf2_msgs`` can be imported; when it cannot, no
-  message of that type can be created, and it publishes each ``geometry_msgs/msg/TransformStamped``
-  on ``/tf_fallback`` instead (never a different type on ``/tf``), saying so once in the log;
+* :mod:`.tf2_ros`: ``TransformBroadcaster`` (``sendTransform``): ``tf2_msgs/msg/TFMessage`` on
+  ``/tf``, like tf2_ros. It needs ``tf2_msgs`` (``tools/setup.sh`` builds it where ROS does not
+  provide it);
 * :mod:`.cv_bridge`: ``CvBridge`` (``imgmsg_to_cv2``, ``cv2_to_imgmsg``) and ``CvBridgeError``.
 
 Use the ``load_*`` functions to get the real module where it exists and the stand-in otherwise.
@@ -30,7 +29,7 @@ def load_message_filters() -> ModuleType:
 
 
 def load_tf2_ros() -> ModuleType:
-    """``tf2_ros`` where installed, else :mod:`.tf2_ros`."""
+    """``tf2_ros`` where installed, else :mod:`.tf2_ros`; ``ImportError`` if tf2_msgs is missing too."""
     try:
         import tf2_ros
     except ImportError:
