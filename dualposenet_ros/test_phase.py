@@ -10,6 +10,7 @@ ready for ``dualposenet evaluate``. Images are read by a thread pool while the n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -160,11 +161,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--visualize", type=int, default=4, metavar="N",
                         help="write the first N images with projected boxes to OUT/pictures")
     parser.add_argument("--evaluate", action="store_true", help="evaluate the written results at the end")
+    refine = parser.add_argument_group("refinement settings of the phase's mode (defaults: dualposenet_ros/refine.py)")
+    refine.add_argument("--refine-lr", type=float)
+    refine.add_argument("--refine-iterations", type=int)
+    refine.add_argument("--refine-threshold", type=float)
+
+
+def estimator_settings(args: argparse.Namespace) -> EstimatorSettings:
+    """Settings of the phase: its refinement mode, with any refinement setting overridden."""
+    settings = EstimatorSettings(seed=args.seed, refine=PHASES[args.phase])
+    field = {RefineMode.FEATURE: "refine_feature", RefineMode.ENCODER: "refine_encoder"}.get(settings.refine)
+    overrides = {"learning_rate": args.refine_lr, "iterations": args.refine_iterations,
+                 "threshold": args.refine_threshold}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if field is None or not overrides:
+        return settings
+    return settings.replace(**{field: dataclasses.replace(getattr(settings, field), **overrides)})
 
 
 def run(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("results") / args.dataset / args.phase
-    estimator = PoseEstimator.from_checkpoint(args.checkpoint, args.device, EstimatorSettings(seed=args.seed))
+    estimator = PoseEstimator.from_checkpoint(args.checkpoint, args.device, estimator_settings(args))
     summary = run_phase(estimator, args.data, args.dataset, args.phase, out_dir, args.segmentation, args.workers,
                         args.max_images, args.visualize)
     print(f"{args.phase} on {args.dataset}: {summary['images']} images, {summary['instances']} instances "

@@ -141,14 +141,8 @@ def _tf_subscription(node: Any, run: LiveRun) -> None:
     def on_transform(msg: Any) -> None:
         run.transforms.setdefault(_stamp(msg), []).append((msg.header.frame_id, msg.child_frame_id))
 
-    try:
-        from tf2_msgs.msg import TFMessage
-    except ImportError:  # the node publishes TransformStamped on /tf_fallback (see compat.tf2_ros)
-        from geometry_msgs.msg import TransformStamped
+    from tf2_msgs.msg import TFMessage  # tools/setup.sh builds it where no ROS installation has it
 
-        run.tf_topic = "/tf_fallback"
-        node.create_subscription(TransformStamped, run.tf_topic, on_transform, QoSProfile(depth=100))
-        return
     run.tf_topic = "/tf"
     node.create_subscription(TFMessage, run.tf_topic, lambda msg: [on_transform(t) for t in msg.transforms],
                              QoSProfile(depth=100))

@@ -8,5 +8,7 @@ Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and valid
 ``conversions`` (messages <-> numpy), ``frame_queue`` (latest-frame-wins hand-over to the
 inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging) and
 ``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
-installed).
+installed), ``synthetic_camera`` (a simulated RGB-D camera with segmentation and ground truth),
+``demo`` (the ``dualposenet demo`` command), ``bag`` (rosbag2 record/replay with rosbags),
+``scoring`` (estimates against ground truth) and ``node_benchmark`` (``benchmark --node``).
 """

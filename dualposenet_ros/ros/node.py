@@ -20,6 +20,7 @@ frame is rejected with a rate-limited warning that says why and is counted in di
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import traceback
@@ -405,3 +406,7 @@ def main(args: list[str] | None = None) -> int:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
