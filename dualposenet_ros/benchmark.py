@@ -135,7 +135,7 @@ def bench_frames(estimator: PoseEstimator, repeats: int, modes: list[RefineMode]
 def format_report(report: dict[str, Any]) -> str:
     maps = report["spherical_maps"]
     lines = [
-        f"DualPoseNet benchmark: {report['model']} preset ({report['parameters'] / 1e6:.1f} M parameters) "
+        f"DualPoseNet benchmark: {report['model']} ({report['parameters'] / 1e6:.1f} M parameters) "
         f"on {report['device_name']}, torch {report['torch']}",
         "",
         f"Spherical maps, one {maps['points']}-point instance at n={report['resolution']}:",
@@ -163,6 +163,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--node", action="store_true",
                         help="benchmark the ROS node end to end over DDS instead (see dualposenet_ros.ros.node_benchmark)")
+    parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
+                        help="with --node: feed frames of the largest instance count at --soak-rate for this long "
+                             "and report latency and node memory per minute")
+    parser.add_argument("--soak-rate", type=float, default=30.0, metavar="HZ")
+    parser.add_argument("--node-instances", type=int, nargs="+", metavar="N",
+                        help="with --node: instance counts of the frames (default 1 3 6 10)")
 
 
 def run(args: argparse.Namespace) -> int:

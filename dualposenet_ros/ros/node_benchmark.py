@@ -160,6 +160,53 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
             "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _soak(bench: _Bench, node: ChildProcess, messages: Any, seconds: float, rate: float) -> dict[str, Any]:
+    """Frames at ``rate`` Hz for ``seconds``: per-minute latency and the node's memory, to show
+    that latency stays bounded (latest frame wins, no queue growth) and memory stays flat."""
+    start = next_time = time.monotonic()
+    sent: list[tuple[float, int]] = []  # (elapsed s, stamp)
+    memory: list[tuple[float, float]] = []
+    next_sample = start
+    while (now := time.monotonic()) - start < seconds:
+        if now >= next_sample:
+            memory.append((now - start, _rss_mb(node.process.pid)))
+            next_sample += 5.0
+        if now >= next_time:
+            sent.append((now - start, bench.publish(messages)))
+            next_time += 1.0 / rate
+        bench.spin_until(lambda: time.monotonic() >= min(next_time, next_sample), 1.0, node)
+    bench.spin_until(lambda: False, 2.0, node)  # collect the last estimates
+    minutes = []
+    for minute in range(int(np.ceil(seconds / 60.0))):
+        window = [(t, s) for t, s in sent if minute * 60 <= t < (minute + 1) * 60]
+        latencies = [bench.arrivals[s] - s * 1e-9 for _, s in window if s in bench.arrivals]
+        rss = [m for t, m in memory if minute * 60 <= t < (minute + 1) * 60]
+        minutes.append({"minute": minute + 1, "frames_sent": len(window), "frames_estimated": len(latencies),
+                        "latency_median_ms": _percentile(latencies, 50) * 1e3,
+                        "latency_max_ms": max(latencies, default=float("nan")) * 1e3,
+                        "rss_mb": float(np.nanmax(rss)) if rss else float("nan")})
+    return {"seconds": seconds, "rate_hz": rate, "minutes": minutes}
+
+
+def format_soak(result: dict[str, Any]) -> str:
+    header = f"{'minute':>6} {'sent':>6} {'estimated':>9} {'latency ms':>11} {'max ms':>8} {'node RSS MB':>12}"
+    lines = [f"Soak: {result['rate_hz']:g} Hz input for {result['seconds']:g} s", header, "-" * len(header)]
+    lines += [f"{m['minute']:>6} {m['frames_sent']:>6} {m['frames_estimated']:>9} {m['latency_median_ms']:>11.1f} "
+              f"{m['latency_max_ms']:>8.1f} {m['rss_mb']:>12.1f}" for m in result["minutes"]]
+    return "\n".join(lines)
+
+
 def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     header = (f"{'device':>7} {'refine':>8} {'instances':>9} {'latency ms':>11} {'p90 ms':>8} {'throughput fps':>15} "
               f"{'dropped':>8}")
@@ -232,6 +279,7 @@ def _run(args: argparse.Namespace) -> int:
 
     messages = {count: frame_messages(frame, Time()) for count, frame in frames.items()}
     rows: list[dict[str, Any]] = []
+    soaks: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="dualposenet-node-benchmark-") as scratch:
         checkpoint, description = _checkpoint(args, Path(scratch))
         print(f"Node benchmark: {description}; ROS_DOMAIN_ID={domain} (localhost only); node logs in {scratch}",
@@ -252,6 +300,12 @@ def _run(args: argparse.Namespace) -> int:
                                          and bench.node.count_publishers("/dualposenet/objects") > 0, 120.0, node)
                 if not ready:
                     raise DemoError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
+                if getattr(args, "soak", 0):
+                    soak = _soak(bench, node, messages[max(counts)], float(args.soak), float(args.soak_rate))
+                    soak.update(device=device, instances=len(frames[max(counts)].instances))
+                    soaks.append(soak)
+                    print(format_soak(soak), flush=True)
+                    continue
                 for mode in modes:
                     bench.set_refine(mode, node)
                     for count in counts:
@@ -266,10 +320,11 @@ def _run(args: argparse.Namespace) -> int:
                     bench.close()
                 if context.ok():
                     rclpy.shutdown(context=context)
-    print()
-    print(format_rows(rows))
+    if rows:
+        print()
+        print(format_rows(rows))
     report = {"node_benchmark": {"model": description, "image_size": list(size), "repeats": repeats,
-                                 "rows": rows}}
+                                 "rows": rows, "soak": soaks}}
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
