@@ -11,7 +11,6 @@ check what holds for any estimate (:func:`assert_valid_object`), never particula
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 
 from dualposenet_ros.config import ModelConfig
+from ros_support import require_modules
 from dualposenet_ros.preprocess import Intrinsics
 
 if TYPE_CHECKING:
@@ -76,13 +76,7 @@ def in_process_node(context: Any, parameters: Mapping[str, Any] | None = None,
 
 def require_tf_message() -> type:
     """``tf2_msgs/msg/TFMessage``, or skip (fail where ROS is required: tools/setup.sh builds it)."""
-    try:
-        from tf2_msgs.msg import TFMessage
-    except ImportError as error:
-        if os.environ.get("DUALPOSENET_REQUIRE_ROS") == "1":
-            pytest.fail(f"tf2_msgs is required here but not importable (tools/setup.sh builds it): {error}")
-        pytest.skip(f"tf2_msgs not available: {error}")
-    return TFMessage
+    return require_modules("tf2_msgs.msg")[0].TFMessage
 
 
 def assert_tf_publisher(observer: Any, node_name: str) -> None:

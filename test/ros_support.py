@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -12,16 +13,20 @@ from typing import Any
 import pytest
 
 
-def require_rclpy() -> Any:
-    """Import rclpy and the generated interfaces, or skip (fail when ROS is required)."""
+def require_modules(*names: str) -> list[Any]:
+    """Import ``names`` or skip the test; where ROS is part of the environment
+    (DUALPOSENET_REQUIRE_ROS=1, set by tools/test.sh) a missing module fails it instead."""
     try:
-        import rclpy  # noqa: F401
-        import dualposenet_ros.msg  # noqa: F401
+        return [importlib.import_module(name) for name in names]
     except ImportError as error:
         if os.environ.get("DUALPOSENET_REQUIRE_ROS") == "1":
-            pytest.fail(f"ROS is required here but not importable: {error}")
-        pytest.skip(f"ROS 2 not available: {error}")
-    return rclpy
+            pytest.fail(f"required here but not importable (tools/setup.sh installs it): {error}")
+        pytest.skip(f"not available: {error}")
+
+
+def require_rclpy() -> Any:
+    """rclpy, after checking that the generated interfaces import too."""
+    return require_modules("rclpy", "dualposenet_ros.msg")[0]
 
 
 def start_python(args: list[str], env: dict[str, str]) -> subprocess.Popen:
