@@ -25,10 +25,13 @@ source "$VENV/bin/activate"
 requirements_stamp="$( { echo "$TORCH_SPEC"; cat requirements/*.txt setup.py; } | digest)"
 if [[ "$(cat "$VENV/.dualposenet-requirements" 2>/dev/null)" != "$requirements_stamp" ]]; then
   say "installing $TORCH_SPEC, the Python dependencies, ROS 2 Kilted wheels and colcon"
-  python -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
-  python -m pip install --quiet --disable-pip-version-check \
-    -r requirements/core.txt -r requirements/ros-kilted-pypi.txt -r requirements/dev.txt
-  python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e "$REPO"
+  # pip warns once per package about find-links folders a machine's pip.conf may name but lack.
+  pip_install() {
+    python -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
+  }
+  pip_install "$TORCH_SPEC"
+  pip_install -r requirements/core.txt -r requirements/ros-kilted-pypi.txt -r requirements/dev.txt
+  pip_install --no-deps --no-build-isolation -e "$REPO"
   python "$REPO/tools/fix_ros_wheel_cmake.py" "$VENV"
   echo "$requirements_stamp" > "$VENV/.dualposenet-requirements"
 fi
