@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -40,6 +39,7 @@ from ..estimates import EstimateStatus
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .diagnostics import NodeStatistics, RateLimitedLog, diagnostic_array
+from .entry_point import run_node
 from .frame_queue import LatestFrameSlot
 from .parameters import (
     ESTIMATOR_PARAMETERS,
@@ -387,26 +387,7 @@ def _header(stamp: Any, frame_id: str) -> Any:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``dualposenet_node`` executable."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = DualPoseNetNode()
-        except (ParameterError, StartupError) as error:
-            rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
-            return 1
-        try:
-            rclpy.spin(node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-
+    return run_node(NODE_NAME, DualPoseNetNode, rclpy.spin, (ParameterError, StartupError), args)
 
 if __name__ == "__main__":
     sys.exit(main())

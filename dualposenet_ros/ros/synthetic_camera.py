@@ -429,37 +429,25 @@ def __getattr__(name: str) -> Any:  # SyntheticCamera: the node class, made on f
     raise AttributeError(name)
 
 
+def _spin_until_done(node: Any) -> None:
+    """Spin until the configured number of frames is published, then let every reliable reader
+    acknowledge what was sent: a reader that matched late (slow discovery on a busy machine) gets
+    the frames resent before the process goes away."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while rclpy.ok() and not node.done:
+        executor.spin_once(timeout_sec=0.1)
+    node.wait_until_acknowledged(executor, timeout=float(node.values["exit_timeout"]))
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``synthetic_camera`` executable."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from .entry_point import run_node
 
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = __getattr__("SyntheticCamera")()
-        except ValueError as error:
-            rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            while rclpy.ok() and not node.done:
-                executor.spin_once(timeout_sec=0.1)
-            # Before the process goes away, let every reliable reader acknowledge what was sent: a
-            # reader that matched late (slow discovery on a busy machine) gets the frames resent.
-            node.wait_until_acknowledged(executor, timeout=float(node.values["exit_timeout"]))
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-
+    return run_node(NODE_NAME, lambda: __getattr__("SyntheticCamera")(), _spin_until_done, (ValueError,), args)
 
 if __name__ == "__main__":
     import sys
