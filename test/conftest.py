@@ -15,15 +15,18 @@ sys.path.insert(0, str(TEST_DIR))
 
 # Before anything imports rclpy in this process.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-_BASE_DOMAIN = 1 + (os.getpid() % 20) * 10  # 1..191: per pytest process, 10 apart
-_domains = itertools.count()
-os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN + 9)
+# Per pytest process a block of 50 domains (1..200), used in turn, so no two tests of a session
+# share a domain (a process a test left behind cannot disturb the next one).
+_DOMAIN_BLOCK = 50
+_BASE_DOMAIN = 1 + (os.getpid() % 4) * _DOMAIN_BLOCK
+_domains = itertools.count(1)
+os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN)  # this process's own rclpy use
 
 
 @pytest.fixture
 def ros_domain_id() -> int:
     """A DDS domain id for this test only (distinct per test and per pytest process)."""
-    return _BASE_DOMAIN + next(_domains) % 9
+    return _BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK
 
 
 @pytest.fixture

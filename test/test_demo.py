@@ -43,6 +43,9 @@ def estimates_by_stamp(out: Path) -> dict[int, list[dict]]:
     return {frame["stamp_ns"]: frame["estimates"] for frame in report["frames"]}
 
 
+# Three processes over DDS on a loaded 2-core machine: start-ups where the node matched but got no
+# frame were seen in full-suite runs (cause not found yet); a rerun tells them from real failures.
+@pytest.mark.flaky(reruns=1, reruns_delay=2)
 @pytest.mark.timeout(300)
 def test_demo_records_and_a_replay_gives_the_same_estimates(tmp_path: Path, ros_env, ros_domain_id):
     require_rclpy()
