@@ -336,6 +336,14 @@ def validate_results(results: Mapping[str, Any], kind: str = "pose", source: str
             raise ResultsFormatError(f"{source}: 'pred_masks' has shape {shape}, expected (H, W, N)")
 
 
+def read_pickle(path: PathLike) -> Any:
+    """Unpickle a result file as stored, Python 2 pickles of the public files included (latin-1
+    for their NumPy buffers; Python 3 pickles are unaffected). For trusted files only: unpickling
+    can run arbitrary code."""
+    with open(path, "rb") as handle:
+        return pickle.load(handle, encoding="latin1")  # noqa: S301 - trusted files, see docstring
+
+
 def load_results(path: PathLike, kind: str = "pose") -> dict[str, Any]:
     """Load and validate a result pickle (``kind``: 'gt', 'segmentation' or 'pose').
 
@@ -343,12 +351,7 @@ def load_results(path: PathLike, kind: str = "pose") -> dict[str, Any]:
     files are read too (latin-1 for their NumPy buffers). Alias keys are normalised
     (:func:`normalize_results`).
     """
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        results = pickle.loads(data)
-    except UnicodeDecodeError:
-        results = pickle.loads(data, encoding="latin1")
+    results = read_pickle(path)
     if not isinstance(results, Mapping):
         raise ResultsFormatError(f"{os.fspath(path)}: expected a dict, got {type(results).__name__}")
     results = normalize_results(results)

@@ -10,7 +10,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dualposenet_ros.evaluation.metrics import ResultsFormatError, evaluate_results, image_record
+from dualposenet_ros.data.nocs_io import ResultsFormatError, read_pickle
+from dualposenet_ros.evaluation.metrics import evaluate_results, image_record
 from dualposenet_ros.evaluation.report import format_table, write_json
 
 RESULTS_PATTERN = "results_*.pkl"
@@ -34,8 +35,7 @@ def load_results(directory: str | Path, progress: bool = True) -> tuple[list[dic
     results: list[dict[str, Any]] = []
     sources: list[str] = []
     for path in tqdm(result_files(directory), desc="loading results", unit="file", disable=not progress):
-        with path.open("rb") as stream:
-            content = pickle.load(stream, encoding="latin1")  # noqa: S301 - trusted files only, see docstring
+        content = read_pickle(path)
         items = content if isinstance(content, list) else [content]
         for index, item in enumerate(items):
             source = str(path) if len(items) == 1 else f"{path}[{index}]"

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from dualposenet_ros.categories import CATEGORIES, is_symmetric
+from dualposenet_ros.data.nocs_io import ResultsFormatError
 
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
 """3D IoU thresholds of the AP curve (the reference's ``np.linspace(0, 1, 101)``)."""
@@ -68,10 +69,6 @@ _CORNER_SIGNS = np.array(
     [[1, 1, 1], [1, 1, -1], [-1, 1, 1], [-1, 1, -1], [1, -1, 1], [1, -1, -1], [-1, -1, 1], [-1, -1, -1]]
 )
 _Y_AXIS = np.array([0, 1, 0])
-
-
-class ResultsFormatError(ValueError):
-    """A results record lacks a key or has inconsistent array lengths."""
 
 
 # --------------------------------------------------------------------------- input records

@@ -231,6 +231,14 @@ def validate_estimator(values: dict[str, Any]) -> None:
         raise ParameterError("; ".join(errors))
 
 
+def _choice(values: dict[str, Any], name: str, options: tuple[str, ...], errors: list[str]) -> str:
+    """``values[name]`` normalised (stripped, lower case); an error is recorded if not in ``options``."""
+    value = str(values[name]).strip().lower()
+    if value not in options:
+        errors.append(f"{name} must be {' or '.join(options)}, got {values[name]!r}")
+    return value
+
+
 def validate(values: dict[str, Any]) -> NodeConfig:
     """Check every value; return the read-only configuration or raise :class:`ParameterError`."""
     errors: list[str] = []
@@ -249,16 +257,12 @@ def validate(values: dict[str, Any]) -> NodeConfig:
     device = str(values["device"]).strip().lower()
     if not _DEVICE.match(device):
         errors.append(f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
-    sync_mode = str(values["sync.mode"]).strip().lower()
-    if sync_mode not in ("exact", "approximate"):
-        errors.append(f"sync.mode must be exact or approximate, got {values['sync.mode']!r}")
+    sync_mode = _choice(values, "sync.mode", ("exact", "approximate"), errors)
     if values["sync.queue_size"] < 1:
         errors.append(f"sync.queue_size must be >= 1, got {values['sync.queue_size']}")
     if not (math.isfinite(values["sync.slop"]) and values["sync.slop"] > 0):
         errors.append(f"sync.slop must be > 0 seconds, got {values['sync.slop']}")
-    reliability = str(values["qos.reliability"]).strip().lower()
-    if reliability not in ("best_effort", "reliable"):
-        errors.append(f"qos.reliability must be best_effort or reliable, got {values['qos.reliability']!r}")
+    reliability = _choice(values, "qos.reliability", ("best_effort", "reliable"), errors)
     if values["qos.depth"] < 1:
         errors.append(f"qos.depth must be >= 1, got {values['qos.depth']}")
     prefix = str(values["frame_prefix"])
