@@ -11,6 +11,10 @@ VENV="${DUALPOSENET_VENV:-$REPO/.venv}"
 WS="$REPO/.ws"
 TORCH_SPEC="${DUALPOSENET_TORCH:-torch==2.13.0}"
 cd "$REPO"
+# One setup at a time per checkout: two concurrent pip installs or colcon builds corrupt each other.
+mkdir -p "$REPO/.ws"
+exec 9>"$REPO/.ws/.setup.lock"
+flock 9
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 digest() { sha256sum | cut -c1-32; }
