@@ -7,8 +7,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from dualposenet_ros.categories import class_id
-from dualposenet_ros.ros import scoring
-from dualposenet_ros.ros.scoring import PoseRecord
+from dualposenet_ros.evaluation import scoring
+from dualposenet_ros.evaluation.scoring import PoseRecord
 
 
 def record(instance_id, category, rotation=None, translation=(0.0, 0.0, 0.6), size=(0.1, 0.2, 0.1), **kwargs):

@@ -3,7 +3,7 @@ processes.
 
 :func:`run_camera_and_node` and :func:`check_live_accuracy` are meant to be reused: a test of the
 shipped model calls ``check_live_accuracy(ros_env, rclpy_context, checkpoint=None, ...)`` with its
-thresholds (see :func:`dualposenet_ros.ros.scoring.check_accuracy`).
+thresholds (see :func:`dualposenet_ros.evaluation.scoring.check_accuracy`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros import conversions
-    from dualposenet_ros.ros.scoring import PoseRecord, match
+    from dualposenet_ros.evaluation.scoring import PoseRecord, match
     from dualposenet_ros.ros.synthetic_camera import frame_messages, pose_records
 
     frame = _small_frame()
@@ -160,9 +160,9 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     from sensor_msgs.msg import CameraInfo, Image
 
     from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
-    from dualposenet_ros.ros.demo import fastdds_profile, ros_args
+    from dualposenet_ros.ros.processes import fastdds_profile, ros_args
 
-    # The demo's process settings (see dualposenet_ros.ros.demo.ros_environment), same domain.
+    # The demo's process settings (see dualposenet_ros.ros.processes.ros_environment), same domain.
     ros_env = {"OMP_WAIT_POLICY": "PASSIVE", "FASTDDS_DEFAULT_PROFILES_FILE": str(fastdds_profile()), **ros_env}
     run = LiveRun()
     node = rclpy.create_node("synthetic_camera_test_listener", context=rclpy_context)
@@ -216,7 +216,7 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
 
 def live_matching(run: LiveRun) -> Any:
     """Estimates against ground truth over every estimated frame of a :class:`LiveRun`."""
-    from dualposenet_ros.ros import scoring
+    from dualposenet_ros.evaluation import scoring
     from dualposenet_ros.ros.synthetic_camera import pose_records
 
     matching = scoring.Matching()
@@ -229,9 +229,9 @@ def check_live_accuracy(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
                         frames: int = 6, width: int = 640, height: int = 480, rate: float = 1.0, seed: int = 0,
                         timeout: float = 180.0, **thresholds: Any) -> Any:
     """Run camera -> node (``checkpoint``; None = the shipped model) over DDS and check the accuracy
-    of the estimates of ``frames`` frames with :func:`dualposenet_ros.ros.scoring.check_accuracy`
+    of the estimates of ``frames`` frames with :func:`dualposenet_ros.evaluation.scoring.check_accuracy`
     (``thresholds``: its keyword arguments). Returns the summary; raises AccuracyError."""
-    from dualposenet_ros.ros import scoring
+    from dualposenet_ros.evaluation import scoring
 
     run = run_camera_and_node(ros_env, rclpy_context, checkpoint, min_frames=frames, width=width, height=height,
                               rate=rate, seed=seed, timeout=timeout, watch_inputs=False)
@@ -247,7 +247,7 @@ def test_camera_to_node_to_subscriber_over_dds(tmp_path: Path, ros_env, rclpy_co
     require_rclpy()
     from ros_node_support import write_tiny_checkpoint
 
-    from dualposenet_ros.ros import scoring
+    from dualposenet_ros.evaluation import scoring
 
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny")
     run = run_camera_and_node(ros_env, rclpy_context, checkpoint, min_frames=2)

@@ -9,6 +9,8 @@ Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and valid
 inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging) and
 ``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
 installed), ``synthetic_camera`` (a simulated RGB-D camera with segmentation and ground truth),
-``demo`` (the ``dualposenet demo`` command), ``bag`` (rosbag2 record/replay with rosbags),
-``scoring`` (estimates against ground truth) and ``node_benchmark`` (``benchmark --node``).
+``demo`` (the ``dualposenet demo`` command), ``processes`` (starting and stopping the package's
+ROS processes), ``bag`` (rosbag2 record/replay with rosbags) and ``node_benchmark``
+(``benchmark --node``). Scoring estimates against ground truth is ROS-free:
+:mod:`dualposenet_ros.evaluation.scoring`.
 """

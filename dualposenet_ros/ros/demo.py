@@ -26,18 +26,14 @@ SIGKILL (also when the demo is interrupted or terminated).
 The node runs with its defaults except ``qos.reliability: reliable`` (the camera and the bag
 player publish reliably, so a frame is never lost to a busy CPU) and whatever ``--node-param``
 sets. Unless already set, the processes get ``OMP_WAIT_POLICY=PASSIVE`` and a Fast DDS profile
-with a 50 ms heartbeat for reliable writers (see :func:`ros_environment`: both cut the latency of
-640x480 frames on a loaded CPU from seconds to a fraction of a second).
+with a 50 ms heartbeat for reliable writers (see :func:`.processes.ros_environment`: both cut the
+latency of 640x480 frames on a loaded CPU from seconds to a fraction of a second).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -45,8 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildProcess", "DemoError", "configure_parser", "configure_this_process", "executable_command",
-           "ros_environment", "run"]
+from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
+                        ros_args, stop_all, terminate_as_interrupt)
+
+__all__ = ["DemoError", "configure_parser", "run"]
 
 NODE_EXECUTABLE = ("dualposenet_node", "dualposenet_ros.ros.node")
 CAMERA_EXECUTABLE = ("synthetic_camera", "dualposenet_ros.ros.synthetic_camera")
@@ -56,192 +54,8 @@ DEBUG_IMAGE_TOPIC = "/dualposenet/debug_image"
 GROUND_TRUTH_TOPIC = "/synthetic_camera/ground_truth"
 
 
-class DemoError(RuntimeError):
+class DemoError(ProcessError):
     """The demo cannot go on; the message says why (and what to do)."""
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-FASTDDS_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by dualposenet_ros (demo / node benchmark). Reliable writers send a heartbeat every
-     50 ms instead of Fast DDS's default 3 s: a fragment of a large image lost on a busy machine
-     is then resent within ~0.1 s instead of stalling the topic for up to 3 s. Transports and
-     discovery are left as they are (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST applies). -->
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <data_writer profile_name="dualposenet_reliable_writer" is_default_profile="true">
-      <times>
-        <heartbeat_period><sec>0</sec><nanosec>50000000</nanosec></heartbeat_period>
-      </times>
-    </data_writer>
-  </profiles>
-</dds>
-"""
-
-
-def fastdds_profile() -> Path:
-    """The Fast DDS profile file above, written once to the temporary directory."""
-    import hashlib
-    import tempfile
-
-    digest = hashlib.sha256(FASTDDS_PROFILE.encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"dualposenet_fastdds_{digest}.xml"
-    if not path.is_file():
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_text(FASTDDS_PROFILE)
-        os.replace(partial, path)
-    return path
-
-
-def ros_environment(domain_id: int) -> dict[str, str]:
-    """This process's environment for ROS processes: loopback-only discovery, ``domain_id``.
-
-    Unless already set: ``FASTDDS_DEFAULT_PROFILES_FILE`` = :func:`fastdds_profile` (a lost
-    fragment of a 640x480 image otherwise stalls a reliable topic for the 3 s heartbeat period;
-    measured here: 3 s latencies -> under 0.1 s), and ``OMP_WAIT_POLICY=PASSIVE`` (torch's OpenMP
-    threads otherwise spin while they wait, starving the node's executor thread and the other
-    processes; measured with 2 cores: about three times lower latency)."""
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = str(int(domain_id))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(fastdds_profile()))
-    return env
-
-
-def configure_this_process(domain_id: int) -> dict[str, str]:
-    """Apply :func:`ros_environment` to this process (before rclpy creates a participant) and
-    return the environment for its children."""
-    env = ros_environment(domain_id)
-    for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        os.environ[name] = env[name]
-    return env
-
-
-def pick_domain_id(requested: int | None) -> int:
-    if requested is None:
-        return random.randint(100, 199)
-    if not 0 <= requested <= 232:
-        raise DemoError(f"--domain-id must be in 0..232, got {requested}")
-    return requested
-
-
-def executable_command(executable: str, module: str) -> list[str]:
-    """How to run one of the package's executables with this Python: the installed script in
-    ``<prefix>/lib/dualposenet_ros/`` (colcon install, found through AMENT_PREFIX_PATH), else
-    the module's ``main``."""
-    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        candidate = Path(prefix) / "lib" / "dualposenet_ros" / executable
-        if candidate.is_file():
-            return [sys.executable, str(candidate)]
-    return [sys.executable, "-c", f"import sys; from {module} import main; sys.exit(main())"]
-
-
-def ros_args(parameters: dict[str, Any]) -> list[str]:
-    """``--ros-args -p name:=value ...`` of a parameter dict (booleans as true/false)."""
-    args = ["--ros-args"]
-    for name, value in parameters.items():
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        args += ["-p", f"{name}:={value}"]
-    return args
-
-
-@dataclass
-class ChildProcess:
-    """A ROS process started by this one, its output in a log file; stopped by :meth:`stop`."""
-
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen | None = None
-    _log: Any = None
-
-    def start(self) -> "ChildProcess":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "w", encoding="utf-8")
-        # Its own session: a Ctrl-C in the terminal reaches the demo only, which stops the children
-        # in order (and no child outlives the demo's process group).
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        return self
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGINT (as Ctrl-C), wait up to ``timeout`` s, then SIGKILL. Returns the exit status."""
-        process = self.process
-        if process is None:
-            return None
-        if process.poll() is None:
-            try:
-                if timeout > 0:
-                    process.send_signal(signal.SIGINT)
-                    process.wait(timeout=timeout)
-                else:
-                    raise subprocess.TimeoutExpired(self.command, 0)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5.0)
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-        return process.returncode
-
-    def log_tail(self, lines: int = 25) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join("    " + line for line in text[-lines:]) or "    (empty log)"
-
-
-def stop_all(children: Sequence[ChildProcess], timeout: float = 10.0) -> None:
-    """Interrupt every child at once (one SIGINT each), wait up to ``timeout`` s in all for them
-    to end, then kill what is left."""
-    for child in children:
-        if child.running:
-            try:
-                child.process.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + timeout
-    for child in children:
-        if child.process is not None:
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    for child in children:
-        child.stop(timeout=0.0)  # kills what is still running; closes the logs
-
-
-class terminate_as_interrupt:
-    """While active (main thread only), SIGTERM raises KeyboardInterrupt, so ``finally`` blocks
-    stop the child processes when the demo itself is terminated."""
-
-    def __enter__(self) -> "terminate_as_interrupt":
-        import threading
-
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            def interrupt(signum: int, frame: Any) -> None:
-                raise KeyboardInterrupt
-
-            self._previous = signal.signal(signal.SIGTERM, interrupt)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
 
 
 def node_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -446,7 +260,7 @@ def _bag_intrinsics(bag_path: Path) -> Any:
 def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, Any]:
     import numpy as np
 
-    from . import scoring
+    from ..evaluation import scoring
 
     collected = outcome.collected
     stamps = sorted(s for s in collected.estimates if s in collected.truth)
@@ -542,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with terminate_as_interrupt():
             return _run(args)
-    except DemoError as error:
+    except ProcessError as error:  # DemoError included
         print(f"dualposenet demo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .demo import (ChildProcess, DemoError, configure_this_process, executable_command, pick_domain_id, ros_args,
-                   stop_all, terminate_as_interrupt)
+from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
+                        ros_args, stop_all, terminate_as_interrupt)
 
 __all__ = ["INSTANCE_COUNTS", "benchmark_frames", "format_rows", "run_node_benchmark"]
 
@@ -103,7 +103,7 @@ class _Bench:
         deadline = time.monotonic() + timeout
         while not condition():
             if not node.running:
-                raise DemoError(f"the dualposenet node exited with status {node.returncode}; its log "
+                raise ProcessError(f"the dualposenet node exited with status {node.returncode}; its log "
                                 f"({node.log_path}):\n{node.log_tail()}")
             if time.monotonic() > deadline:
                 return False
@@ -118,13 +118,13 @@ class _Bench:
             self._parameters = AsyncParameterClient(self.node, "dualposenet")
         client = self._parameters
         if not client.wait_for_services(timeout_sec=timeout):
-            raise DemoError("the node's parameter services did not appear")
+            raise ProcessError("the node's parameter services did not appear")
         future = client.set_parameters([Parameter("refine.mode", Parameter.Type.STRING, mode)])
         if not self.spin_until(future.done, timeout, node):
-            raise DemoError(f"setting refine.mode to {mode} timed out")
+            raise ProcessError(f"setting refine.mode to {mode} timed out")
         result = future.result().results[0]
         if not result.successful:
-            raise DemoError(f"the node refused refine.mode {mode}: {result.reason}")
+            raise ProcessError(f"the node refused refine.mode {mode}: {result.reason}")
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -136,7 +136,7 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
     for index in range(1 + repeats):  # one warm-up frame
         stamp = bench.publish(messages)
         if not bench.spin_until(lambda: stamp in bench.arrivals, timeout, node):
-            raise DemoError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
+            raise ProcessError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
                             f"{node.log_tail()}")
         if index > 0:
             latencies.append(bench.arrivals[stamp] - stamp * 1e-9)
@@ -152,7 +152,7 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
         stamps.append(bench.publish(messages))
         next_time += period
     if not bench.spin_until(lambda: stamps[-1] in bench.arrivals, timeout + count * median, node):
-        raise DemoError("the node did not estimate the last frame of the throughput run")
+        raise ProcessError("the node did not estimate the last frame of the throughput run")
     done = sorted(bench.arrivals[s] for s in stamps if s in bench.arrivals)
     fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else float("nan")
     return {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
@@ -253,7 +253,7 @@ def run_node_benchmark(args: argparse.Namespace) -> int:
     try:
         with terminate_as_interrupt():
             return _run(args)
-    except DemoError as error:
+    except ProcessError as error:
         print(f"dualposenet benchmark --node: error: {error}")
         return 2
     except KeyboardInterrupt:
@@ -299,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
                 ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
                                          and bench.node.count_publishers("/dualposenet/objects") > 0, 120.0, node)
                 if not ready:
-                    raise DemoError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
+                    raise ProcessError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
                 if getattr(args, "soak", 0):
                     soak = _soak(bench, node, messages[max(counts)], float(args.soak), float(args.soak_rate))
                     soak.update(device=device, instances=len(frames[max(counts)].instances))

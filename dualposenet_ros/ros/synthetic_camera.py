@@ -38,9 +38,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
+
 from ..camera import Intrinsics
 from ..categories import category_name
 from ..estimates import EstimateStatus, ObjectEstimate
+from . import conversions
+from .diagnostics import RateLimitedLog
 
 __all__ = [
     "FRAME_ID",
@@ -194,9 +205,9 @@ def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list
 
 
 def pose_records(msg: Any) -> list[Any]:
-    """:class:`~.scoring.PoseRecord` of each object of an ``ObjectPoseArray`` (a mug flagged
+    """:class:`~dualposenet_ros.evaluation.scoring.PoseRecord` of each object of an ``ObjectPoseArray`` (a mug flagged
     ``rotation_symmetric`` has its handle hidden)."""
-    from .scoring import PoseRecord
+    from ..evaluation.scoring import PoseRecord
 
     records = []
     for obj in msg.objects:
@@ -216,8 +227,6 @@ class FrameMessages(NamedTuple):
 
 
 def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height: int) -> Any:
-    from sensor_msgs.msg import CameraInfo
-
     msg = CameraInfo(header=header, width=int(width), height=int(height), distortion_model="plumb_bob")
     fx, fy, cx, cy = (float(v) for v in intrinsics)
     msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
@@ -235,12 +244,6 @@ def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
 
 def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID) -> FrameMessages:
     """The five messages of a rendered frame, all with the header (``stamp``, ``frame_id``)."""
-    from std_msgs.msg import Header
-
-    from dualposenet_ros.msg import InstanceSegmentation
-
-    from . import conversions
-
     header = Header(stamp=stamp, frame_id=frame_id)
     height, width = frame.depth_mm.shape
     labels = label_image(frame)
@@ -260,180 +263,154 @@ def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID) -> FrameMes
 # -- the node -----------------------------------------------------------------------------------
 
 
-def _make_node_class() -> type:
-    from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.node import Node
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import CameraInfo, Image
+class SyntheticCamera(Node):
+    """Publishes rendered frames at ``rate``; see the module documentation."""
 
-    from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
+    PARAMETERS = (
+        ("seed", 0, "Seed of the scene stream (same seed, same frames)."),
+        ("rate", 5.0, "Frames per second (> 0)."),
+        ("width", 640, "Image width in pixels."),
+        ("height", 480, "Image height in pixels."),
+        ("frames", 0, "Frames to publish before exiting; 0 = forever."),
+        ("new_scene_every", 100, "A new random scene every this many frames; 0 = never."),
+        ("min_objects", 3, "Fewest objects in a scene."),
+        ("max_objects", 6, "Most objects in a scene."),
+        ("sensor_noise", True, "Depth and colour noise of a real sensor."),
+        ("frame_id", FRAME_ID, "Camera optical frame of every header."),
+        ("queue_size", 8, "Frames rendered ahead of the timer (>= 1)."),
+        ("preroll", 2, "Frames rendered before the first is published."),
+        ("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
+                               "subscribers to acknowledge every message."),
+        ("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) "
+                                    "has at least this many subscribers; 0 = at once."),
+    )
 
-    from . import conversions  # noqa: F401  (imported now, not at the first frame: it takes a second)
-    from .diagnostics import RateLimitedLog
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text, read_only=True)).value
+                  for name, default, text in self.PARAMETERS}
+        errors = []
+        if not values["rate"] > 0:
+            errors.append(f"rate must be > 0 Hz, got {values['rate']}")
+        if values["width"] < 16 or values["height"] < 16:
+            errors.append(f"width and height must be >= 16, got {values['width']}x{values['height']}")
+        if not 1 <= values["min_objects"] <= values["max_objects"]:
+            errors.append(f"need 1 <= min_objects <= max_objects, got {values['min_objects']}, {values['max_objects']}")
+        if values["frames"] < 0 or values["new_scene_every"] < 0 or values["queue_size"] < 1:
+            errors.append("frames and new_scene_every must be >= 0 and queue_size >= 1")
+        if errors:
+            raise ValueError("invalid parameter(s): " + "; ".join(errors))
+        self.values = values
+        self.period = 1.0 / float(values["rate"])
+        self.frame_id = str(values["frame_id"])
+        self.frames = int(values["frames"])
+        self.renderer = FrameRenderer(
+            seed=values["seed"], width=values["width"], height=values["height"], dt=self.period,
+            new_scene_every=values["new_scene_every"], objects=(values["min_objects"], values["max_objects"]),
+            sensor_noise=values["sensor_noise"], queue_size=values["queue_size"], frames=self.frames)
+        qos = QoSProfile(depth=5)  # reliable: matches best-effort (sensor data) and reliable readers
+        self.publishers_ = {
+            "color": self.create_publisher(Image, TOPICS["color"], qos),
+            "depth": self.create_publisher(Image, TOPICS["depth"], qos),
+            "camera_info": self.create_publisher(CameraInfo, TOPICS["camera_info"], qos),
+            "segmentation": self.create_publisher(InstanceSegmentation, TOPICS["segmentation"], qos),
+            "ground_truth": self.create_publisher(ObjectPoseArray, TOPICS["ground_truth"], QoSProfile(depth=50)),
+        }
+        self._log = RateLimitedLog(self.get_logger(), 5.0)
+        self.published = 0
+        self.late_ticks = 0
+        self.done = False
+        self.started = False
+        self._preroll = max(0, min(int(values["preroll"]), int(values["queue_size"])))
+        if self.frames:
+            self._preroll = min(self._preroll, self.frames)
+        self.renderer.start()
+        self.timer = self.create_timer(self.period, self._on_timer)
+        w, h = self.renderer.size
+        self.get_logger().info(
+            f"publishing {w}x{h} frames at {values['rate']:g} Hz "
+            f"({'forever' if not self.frames else f'{self.frames} frames'}; seed {values['seed']}, new scene every "
+            f"{values['new_scene_every'] or 'never'} frames) on {self.publishers_['color'].topic_name}, "
+            f"{self.publishers_['depth'].topic_name}, {self.publishers_['camera_info'].topic_name}, "
+            f"{self.publishers_['segmentation'].topic_name}; ground truth on "
+            f"{self.publishers_['ground_truth'].topic_name}")
 
-    class SyntheticCamera(Node):
-        """Publishes rendered frames at ``rate``; see the module documentation."""
-
-        PARAMETERS = (
-            ("seed", 0, "Seed of the scene stream (same seed, same frames)."),
-            ("rate", 5.0, "Frames per second (> 0)."),
-            ("width", 640, "Image width in pixels."),
-            ("height", 480, "Image height in pixels."),
-            ("frames", 0, "Frames to publish before exiting; 0 = forever."),
-            ("new_scene_every", 100, "A new random scene every this many frames; 0 = never."),
-            ("min_objects", 3, "Fewest objects in a scene."),
-            ("max_objects", 6, "Most objects in a scene."),
-            ("sensor_noise", True, "Depth and colour noise of a real sensor."),
-            ("frame_id", FRAME_ID, "Camera optical frame of every header."),
-            ("queue_size", 8, "Frames rendered ahead of the timer (>= 1)."),
-            ("preroll", 2, "Frames rendered before the first is published."),
-            ("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
-                                   "subscribers to acknowledge every message."),
-            ("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) "
-                                        "has at least this many subscribers; 0 = at once."),
-        )
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(NODE_NAME, **kwargs)
-            values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text, read_only=True)).value
-                      for name, default, text in self.PARAMETERS}
-            errors = []
-            if not values["rate"] > 0:
-                errors.append(f"rate must be > 0 Hz, got {values['rate']}")
-            if values["width"] < 16 or values["height"] < 16:
-                errors.append(f"width and height must be >= 16, got {values['width']}x{values['height']}")
-            if not 1 <= values["min_objects"] <= values["max_objects"]:
-                errors.append(f"need 1 <= min_objects <= max_objects, got {values['min_objects']}, {values['max_objects']}")
-            if values["frames"] < 0 or values["new_scene_every"] < 0 or values["queue_size"] < 1:
-                errors.append("frames and new_scene_every must be >= 0 and queue_size >= 1")
-            if errors:
-                raise ValueError("invalid parameter(s): " + "; ".join(errors))
-            self.values = values
-            self.period = 1.0 / float(values["rate"])
-            self.frame_id = str(values["frame_id"])
-            self.frames = int(values["frames"])
-            self.renderer = FrameRenderer(
-                seed=values["seed"], width=values["width"], height=values["height"], dt=self.period,
-                new_scene_every=values["new_scene_every"], objects=(values["min_objects"], values["max_objects"]),
-                sensor_noise=values["sensor_noise"], queue_size=values["queue_size"], frames=self.frames)
-            qos = QoSProfile(depth=5)  # reliable: matches best-effort (sensor data) and reliable readers
-            self.publishers_ = {
-                "color": self.create_publisher(Image, TOPICS["color"], qos),
-                "depth": self.create_publisher(Image, TOPICS["depth"], qos),
-                "camera_info": self.create_publisher(CameraInfo, TOPICS["camera_info"], qos),
-                "segmentation": self.create_publisher(InstanceSegmentation, TOPICS["segmentation"], qos),
-                "ground_truth": self.create_publisher(ObjectPoseArray, TOPICS["ground_truth"], QoSProfile(depth=50)),
-            }
-            self._log = RateLimitedLog(self.get_logger(), 5.0)
-            self.published = 0
-            self.late_ticks = 0
-            self.done = False
-            self.started = False
-            self._preroll = max(0, min(int(values["preroll"]), int(values["queue_size"])))
-            if self.frames:
-                self._preroll = min(self._preroll, self.frames)
-            self.renderer.start()
-            self.timer = self.create_timer(self.period, self._on_timer)
-            w, h = self.renderer.size
-            self.get_logger().info(
-                f"publishing {w}x{h} frames at {values['rate']:g} Hz "
-                f"({'forever' if not self.frames else f'{self.frames} frames'}; seed {values['seed']}, new scene every "
-                f"{values['new_scene_every'] or 'never'} frames) on {self.publishers_['color'].topic_name}, "
-                f"{self.publishers_['depth'].topic_name}, {self.publishers_['camera_info'].topic_name}, "
-                f"{self.publishers_['segmentation'].topic_name}; ground truth on "
-                f"{self.publishers_['ground_truth'].topic_name}")
-
-        def _ready(self) -> bool:
-            if self.renderer.queue.qsize() < self._preroll and not self.renderer.finished:
+    def _ready(self) -> bool:
+        if self.renderer.queue.qsize() < self._preroll and not self.renderer.finished:
+            return False
+        needed = int(self.values["wait_for_subscribers"])
+        if needed > 0:
+            waiting = [pub.topic_name for pub in self.publishers_.values() if pub.get_subscription_count() < needed]
+            if waiting:
+                self._log.info("waiting", f"waiting for subscribers on {', '.join(waiting)}")
                 return False
-            needed = int(self.values["wait_for_subscribers"])
-            if needed > 0:
-                waiting = [pub.topic_name for pub in self.publishers_.values() if pub.get_subscription_count() < needed]
-                if waiting:
-                    self._log.info("waiting", f"waiting for subscribers on {', '.join(waiting)}")
-                    return False
-            return True
+        return True
 
-        def _on_timer(self) -> None:
-            if self.done:
+    def _on_timer(self) -> None:
+        if self.done:
+            return
+        if self.renderer.error is not None:
+            self.get_logger().fatal(f"rendering failed: {self.renderer.error!r}")
+            self._finish()
+            return
+        if not self.started:
+            if not self._ready():
                 return
-            if self.renderer.error is not None:
-                self.get_logger().fatal(f"rendering failed: {self.renderer.error!r}")
+            self.started = True
+            self.get_logger().info("started publishing")
+        item = self.renderer.get()
+        if item is None:
+            if self.renderer.finished:
                 self._finish()
                 return
-            if not self.started:
-                if not self._ready():
-                    return
-                self.started = True
-                self.get_logger().info("started publishing")
-            item = self.renderer.get()
-            if item is None:
-                if self.renderer.finished:
-                    self._finish()
-                    return
-                self.late_ticks += 1
-                self._log.warning(
-                    "late", f"the renderer cannot keep up: {self.renderer.mean_render_seconds:.2f} s per frame "
-                    f"against a period of {self.period:.2f} s; {self.late_ticks} frame slots missed so far "
-                    "(lower rate, width/height or max_objects)")
-                return
-            if item.new_scene and item.index > 0:
-                self.get_logger().info(f"frame {item.index}: new scene")
-            stamp = self.get_clock().now().to_msg()
-            messages = frame_messages(item.frame, stamp, self.frame_id)
-            for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
-                self.publishers_[role].publish(getattr(messages, role))
-            self.published += 1
-            if self.frames and self.published >= self.frames:
-                self._finish()
+            self.late_ticks += 1
+            self._log.warning(
+                "late", f"the renderer cannot keep up: {self.renderer.mean_render_seconds:.2f} s per frame "
+                f"against a period of {self.period:.2f} s; {self.late_ticks} frame slots missed so far "
+                "(lower rate, width/height or max_objects)")
+            return
+        if item.new_scene and item.index > 0:
+            self.get_logger().info(f"frame {item.index}: new scene")
+        stamp = self.get_clock().now().to_msg()
+        messages = frame_messages(item.frame, stamp, self.frame_id)
+        for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
+            self.publishers_[role].publish(getattr(messages, role))
+        self.published += 1
+        if self.frames and self.published >= self.frames:
+            self._finish()
 
-        def _finish(self) -> None:
-            if self.done:
-                return
-            self.done = True
-            self.timer.cancel()
-            self.get_logger().info(
-                f"published {self.published} frames; mean render time {self.renderer.mean_render_seconds:.3f} s, "
-                f"{self.late_ticks} frame slots missed because the renderer was late")
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.timer.cancel()
+        self.get_logger().info(
+            f"published {self.published} frames; mean render time {self.renderer.mean_render_seconds:.3f} s, "
+            f"{self.late_ticks} frame slots missed because the renderer was late")
 
-        def wait_until_acknowledged(self, executor: Any, timeout: float) -> bool:
-            """Spin until reliable subscribers acknowledged every message (at most ``timeout`` s)."""
-            from rclpy.duration import Duration
+    def wait_until_acknowledged(self, executor: Any, timeout: float) -> bool:
+        """Spin until reliable subscribers acknowledged every message (at most ``timeout`` s)."""
+        from rclpy.duration import Duration
 
-            deadline = time.monotonic() + max(0.0, timeout)
-            pending = list(self.publishers_.values())
-            while pending and time.monotonic() < deadline:
-                executor.spin_once(timeout_sec=0.02)
-                pending = [pub for pub in pending if not pub.wait_for_all_acked(Duration(nanoseconds=1_000_000))]
-            if pending:
-                self.get_logger().warning(f"exiting with messages not acknowledged on "
-                                          f"{', '.join(pub.topic_name for pub in pending)} after {timeout:g} s")
-            return not pending
+        deadline = time.monotonic() + max(0.0, timeout)
+        pending = list(self.publishers_.values())
+        while pending and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.02)
+            pending = [pub for pub in pending if not pub.wait_for_all_acked(Duration(nanoseconds=1_000_000))]
+        if pending:
+            self.get_logger().warning(f"exiting with messages not acknowledged on "
+                                      f"{', '.join(pub.topic_name for pub in pending)} after {timeout:g} s")
+        return not pending
 
-        def destroy_node(self) -> None:
-            self.renderer.stop()
-            super().destroy_node()
-
-    return SyntheticCamera
-
-
-_node_class: type | None = None
-
-
-def __getattr__(name: str) -> Any:  # SyntheticCamera: the node class, made on first use (imports rclpy)
-    global _node_class
-    if name == "SyntheticCamera":
-        if _node_class is None:
-            _node_class = _make_node_class()
-        return _node_class
-    raise AttributeError(name)
+    def destroy_node(self) -> None:
+        self.renderer.stop()
+        super().destroy_node()
 
 
 def _spin_until_done(node: Any) -> None:
     """Spin until the configured number of frames is published, then let every reliable reader
     acknowledge what was sent: a reader that matched late (slow discovery on a busy machine) gets
     the frames resent before the process goes away."""
-    import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
     executor = SingleThreadedExecutor()
@@ -447,7 +424,7 @@ def main(args: list[str] | None = None) -> int:
     """Entry point of the ``synthetic_camera`` executable."""
     from .entry_point import run_node
 
-    return run_node(NODE_NAME, lambda: __getattr__("SyntheticCamera")(), _spin_until_done, (ValueError,), args)
+    return run_node(NODE_NAME, SyntheticCamera, _spin_until_done, (ValueError,), args)
 
 if __name__ == "__main__":
     import sys
