@@ -56,18 +56,24 @@ def _write_atomically(target: Path, write: Any) -> None:
 def save_checkpoint(path: str | os.PathLike[str], model: DualPoseNet,
                     metadata: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """Save ``model`` (weights + config) and JSON-able ``metadata``; returns the two files written."""
+    return save_state(path, model.config, model.state_dict(), metadata)
+
+
+def save_state(path: str | os.PathLike[str], config: ModelConfig, state: Mapping[str, torch.Tensor],
+               metadata: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    """Save a state dict of ``DualPoseNet(config)`` without building the network (importers use this)."""
     weights_path, config_path = checkpoint_files(path)
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "model_config": model.config.to_dict(),
+        "model_config": config.to_dict(),
         "metadata": dict(metadata or {}),
     }
     try:
         text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"checkpoint metadata must be JSON-serialisable: {error}") from None
-    state = {key: tensor.detach().cpu().contiguous() for key, tensor in model.state_dict().items()}
+    state = {key: tensor.detach().cpu().contiguous() for key, tensor in state.items()}
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(weights_path, lambda p: save_file(state, str(p), metadata={"format": FORMAT_NAME}))
     _write_atomically(config_path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
