@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
-                        ros_args, stop_all, terminate_as_interrupt)
+                        ros_args, stop_all, TerminateAsInterrupt)
 
 __all__ = ["DemoError", "configure_parser", "run"]
 
@@ -354,7 +354,7 @@ def _write_images(collected: Collected, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        with terminate_as_interrupt():
+        with TerminateAsInterrupt():
             return _run(args)
     except ProcessError as error:  # DemoError included
         print(f"dualposenet demo: error: {error}", file=sys.stderr)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
-                        ros_args, stop_all, terminate_as_interrupt)
+                        ros_args, stop_all, TerminateAsInterrupt)
 
 __all__ = ["INSTANCE_COUNTS", "benchmark_frames", "format_rows", "run_node_benchmark"]
 
@@ -251,7 +251,7 @@ def run_node_benchmark(args: argparse.Namespace) -> int:
     """``dualposenet benchmark --node``. ``args``: checkpoint, device, repeats, json, refine (modes),
     preset; optional node_instances, node_size (width, height), domain_id, node_timeout."""
     try:
-        with terminate_as_interrupt():
+        with TerminateAsInterrupt():
             return _run(args)
     except ProcessError as error:
         print(f"dualposenet benchmark --node: error: {error}")

@@ -4,7 +4,7 @@ Every process started here gets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and 
 ``ROS_DOMAIN_ID`` (:func:`ros_environment`), so nothing leaves the machine and concurrent runs do
 not see each other. Children run in their own session with their output in a log file and are
 always stopped: SIGINT (as Ctrl-C), a wait, then SIGKILL (:meth:`ChildProcess.stop`,
-:func:`stop_all`); :class:`terminate_as_interrupt` turns SIGTERM into KeyboardInterrupt so
+:func:`stop_all`); :class:`TerminateAsInterrupt` turns SIGTERM into KeyboardInterrupt so
 ``finally`` blocks run when the parent itself is terminated.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildProcess", "ProcessError", "configure_this_process", "executable_command", "fastdds_profile",
-           "pick_domain_id", "ros_args", "ros_environment", "stop_all", "terminate_as_interrupt"]
+__all__ = ["ChildProcess", "ProcessError", "TerminateAsInterrupt", "configure_this_process", "executable_command",
+           "fastdds_profile", "pick_domain_id", "ros_args", "ros_environment", "stop_all"]
 
 
 class ProcessError(RuntimeError):
@@ -190,11 +190,11 @@ def stop_all(children: Sequence[ChildProcess], timeout: float = 10.0) -> None:
         child.stop(timeout=0.0)  # kills what is still running; closes the logs
 
 
-class terminate_as_interrupt:
+class TerminateAsInterrupt:
     """While active (main thread only), SIGTERM raises KeyboardInterrupt, so ``finally`` blocks
     stop the child processes when the demo itself is terminated."""
 
-    def __enter__(self) -> "terminate_as_interrupt":
+    def __enter__(self) -> "TerminateAsInterrupt":
         import threading
 
         self._previous = None
