@@ -20,6 +20,7 @@ naming the variable and the file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import math
 import re
@@ -188,7 +189,8 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], source: str) -> ModelCon
         flat_in, _ = shape(f"encoder/flatten_conv{layer}/dense/kernel", 2)
         side = math.isqrt(flat_in // filters[layer]) if flat_in % filters[layer] == 0 else 0
         if side * side * filters[layer] != flat_in:
-            raise TFImportError(f"variable 'encoder/flatten_conv{layer}/dense/kernel' in {source} has {flat_in} inputs, "
+            raise TFImportError(f"variable 'encoder/flatten_conv{layer}/dense/kernel' in {source} has {flat_in} "
+                                f"inputs, "
                                 f"not a square map of {filters[layer]} channels")
         fusion_resolutions.append(side)
     feature_dim = shape(f"encoder/flatten_conv{fusion[0]}/dense/kernel", 2)[1]
@@ -212,6 +214,10 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], source: str) -> ModelCon
     except ValueError as error:
         raise TFImportError(f"the variable shapes of {source} give no valid network: {error}") from None
     resolutions = config.layer_resolutions()
+    # Anchors are capped at n / 2, which can hide the setting: keep the default when it explains every layer.
+    default = ModelConfig().num_anchors
+    if all(w[1] == min(default, n // 2) for w, n in zip(spherical, resolutions)):
+        config = dataclasses.replace(config, num_anchors=default)
     for layer, side in zip(fusion, fusion_resolutions):
         if resolutions[layer] != side:
             raise TFImportError(f"variable 'encoder/flatten_conv{layer}/dense/kernel' in {source} implies a "

@@ -1,7 +1,7 @@
 """DualPoseNet: spherical fusion encoder, explicit pose decoder and implicit pose decoder.
 
 The structure follows the reference implementation layer for layer so that its trained weights can
-be imported (see ``docs/parameters.md``). The pieces are exposed separately because test-time
+be imported (see ``docs/network_weights.md``). The pieces are exposed separately because test-time
 refinement either fine-tunes the encoder or only the pose feature: :meth:`DualPoseNet.encode`,
 :meth:`DualPoseNet.decode_pose` and :meth:`DualPoseNet.decode_canonical` can be called on their
 own, and everything is written to run under ``torch.func.functional_call`` and ``torch.func.vmap``

@@ -377,3 +377,97 @@ class TFCheckpoint:
                                         "the file is corrupt")
         # Read-only view of the bytes just read (no copy); callers copy when they convert the layout.
         return np.frombuffer(raw, dtype=dtype).reshape(entry.shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+# ----------------------------------------------------------------------------- writer (tests, benchmarks)
+
+_DTYPE_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+RESTART_INTERVAL = 16
+BLOCK_SIZE = 1 << 18
+
+
+def _encode_varint(value: int) -> bytes:
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field_varint(field: int, value: int) -> bytes:
+    return _encode_varint(field << 3) + _encode_varint(value)
+
+
+def _field_bytes(field: int, value: bytes) -> bytes:
+    return _encode_varint(field << 3 | 2) + _encode_varint(len(value)) + value
+
+
+def _encode_entry(dtype_code: int, shape: tuple[int, ...], offset: int, size: int, crc: int) -> bytes:
+    dims = b"".join(_field_bytes(2, _field_varint(1, dim)) for dim in shape)
+    return (_field_varint(1, dtype_code) + _field_bytes(2, dims) + _field_varint(4, offset) + _field_varint(5, size)
+            + _encode_varint(6 << 3 | 5) + struct.pack("<I", crc))
+
+
+def _encode_block(entries: list[tuple[bytes, bytes]]) -> bytes:
+    out, restarts, previous = bytearray(), [], b""
+    for number, (key, value) in enumerate(entries):
+        shared = 0
+        if number % RESTART_INTERVAL:
+            while shared < min(len(key), len(previous)) and key[shared] == previous[shared]:
+                shared += 1
+        else:
+            restarts.append(len(out))
+        out += _encode_varint(shared) + _encode_varint(len(key) - shared) + _encode_varint(len(value))
+        out += key[shared:] + value
+        previous = key
+    out += b"".join(struct.pack("<I", r) for r in restarts or [0]) + struct.pack("<I", len(restarts or [0]))
+    return bytes(out)
+
+
+def _append_block(table: bytearray, contents: bytes) -> bytes:
+    """Append a block and its trailer; returns its encoded handle."""
+    handle = _encode_varint(len(table)) + _encode_varint(len(contents))
+    table += contents + b"\x00" + struct.pack("<I", mask_crc(crc32c(contents + b"\x00")))
+    return handle
+
+
+def write_checkpoint(prefix: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as a single-shard V2 checkpoint ``PREFIX.index`` + ``PREFIX.data-00000-of-00001``.
+
+    The layout TensorFlow's ``BundleWriter`` produces (sorted table, raw little-endian data, masked
+    CRC32Cs); used to make test and benchmark checkpoints of any size without TensorFlow.
+    """
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    header = _field_varint(1, 1) + _field_bytes(3, _field_varint(1, 1))  # num_shards 1, version {producer 1}
+    entries: list[tuple[bytes, bytes]] = [(b"", header)]
+    offset = 0
+    with prefix.with_name(prefix.name + ".data-00000-of-00001").open("wb") as data:
+        for name in sorted(arrays):
+            array = np.asarray(arrays[name])
+            dtype = array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype
+            raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
+            data.write(raw)
+            entries.append((name.encode("utf-8"),
+                            _encode_entry(_DTYPE_CODES[dtype], array.shape, offset, len(raw), mask_crc(crc32c(raw)))))
+            offset += len(raw)
+    table, index, block, block_bytes = bytearray(), [], [], 0
+    for key, value in entries:
+        block.append((key, value))
+        block_bytes += len(key) + len(value)
+        if block_bytes >= BLOCK_SIZE:
+            index.append((key, _append_block(table, _encode_block(block))))
+            block, block_bytes = [], 0
+    if block:
+        index.append((block[-1][0], _append_block(table, _encode_block(block))))
+    metaindex = _append_block(table, _encode_block([]))
+    index_handle = _append_block(table, _encode_block(index))
+    table += (metaindex + index_handle).ljust(FOOTER_SIZE - 8, b"\x00") + struct.pack("<Q", TABLE_MAGIC)
+    index_path = prefix.with_name(prefix.name + ".index")
+    index_path.write_bytes(bytes(table))
+    return index_path

@@ -91,8 +91,10 @@ def activations(model: DualPoseNet, reference: dict[str, np.ndarray]) -> dict[st
     for stream, prefix in ((encoder.distance_stream, "dis"), (encoder.rgb_stream, "rgb"), (encoder.fusion, "fusion")):
         for name, block in stream.items():
             hooks.append(block.register_forward_hook(keep(f"act/encoder/{prefix}_{name}")))
-    pooled = iter(f"act/encoder/pooled_{s}_after_layer{layer}" for layer in model.config.pool_after for s in ("dis", "rgb"))
-    hooks.append(encoder.pool.register_forward_hook(lambda module, args, output: captured.__setitem__(next(pooled), output)))
+    # One pooling module serves both streams: distance first, then RGB, after each pooled layer.
+    pooled = iter(f"act/encoder/pooled_{s}_after_layer{i}" for i in model.config.pool_after for s in ("dis", "rgb"))
+    hooks.append(encoder.pool.register_forward_hook(lambda module, args, output: captured.__setitem__(next(pooled),
+                                                                                                     output)))
     for index, projection in zip(model.config.fusion_layers, encoder.aggregation.projections):
         hooks.append(projection.register_forward_hook(keep(f"act/encoder/flatten_conv{index}", True)))
     for index, layer in enumerate(encoder.aggregation.mlp.layers):
@@ -107,7 +109,9 @@ def activations(model: DualPoseNet, reference: dict[str, np.ndarray]) -> dict[st
         for hook in hooks:
             hook.remove()
     captured[f"act/implicit_decoder/conv{len(model.config.implicit_hidden) + 1}"] = result.canonical_points
-    return {name: (value.permute(0, 2, 3, 1) if value.dim() == 4 else value).numpy() for name, value in captured.items()}
+    # Maps back to the original's [batch, azimuth, polar, channel] layout.
+    return {name: (value.permute(0, 2, 3, 1) if value.dim() == 4 else value).numpy()
+            for name, value in captured.items()}
 
 
 def first_mismatch(model: DualPoseNet, reference: dict[str, np.ndarray]) -> tuple[str, float] | None:
@@ -164,8 +168,7 @@ def test_a_wrong_conversion_is_located(imported: DualPoseNet, reference: dict[st
 
 
 def test_imported_config_is_the_compact_preset(imported: DualPoseNet) -> None:
-    expected = ModelConfig.compact()
-    assert imported.config.to_dict() == {**expected.to_dict(), "num_points": imported.config.num_points}
+    assert imported.config == ModelConfig.compact()
     assert imported.count_parameters() == 2_454_509
 
 
