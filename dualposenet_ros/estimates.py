@@ -36,6 +36,8 @@ class EstimateStatus(enum.IntEnum):
 
     OK = 0
     TOO_FEW_POINTS = 1
+    LOW_SCORE = 2  # gated: segmentation score below the minimum (dualposenet_ros.tracking.gate)
+    HIGH_RESIDUAL = 3  # gated: consistency residual above the maximum
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class ObjectEstimate:
     refined: bool = False
     status: EstimateStatus = EstimateStatus.OK
     handle_visible: bool = True  # known for ground truth only; estimates keep the default
+    track_id: int = 0  # identity across frames (dualposenet_ros.tracking); 0 = not tracked
 
     @property
     def rotation_symmetric(self) -> bool:

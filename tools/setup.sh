@@ -49,15 +49,18 @@ export CMAKE_PREFIX_PATH="$VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 # requires for the include paths the generated interfaces export.
 mkdir -p "$WS/src"
 ln -sfn ../.. "$WS/src/dualposenet_ros"
-# No tf2_msgs wheel exists: build its TFMessage (same definition, so the same wire type and hash)
-# so that /tf carries real tf2_msgs/msg/TFMessage. A ROS installation's own tf2_msgs wins.
-if AMENT_PREFIX_PATH="$VENV" python -c "import tf2_msgs.msg" 2>/dev/null && [[ ! -L "$WS/src/tf2_msgs" ]]; then
-  rm -f "$WS/src/tf2_msgs"
-else
-  ln -sfn ../../tools/ros_overlay/tf2_msgs "$WS/src/tf2_msgs"
-fi
+# Message packages without a wheel, built from tools/ros_overlay (same definitions, so the same wire
+# types and hashes): tf2_msgs (so /tf carries real tf2_msgs/msg/TFMessage), vision_msgs
+# (~/detections, Detection2DArray input) and yolo_msgs (yolo_ros input). An installed package wins.
+for overlay in tf2_msgs vision_msgs yolo_msgs; do
+  if AMENT_PREFIX_PATH="$VENV" python -c "import $overlay.msg" 2>/dev/null && [[ ! -L "$WS/src/$overlay" ]]; then
+    rm -f "$WS/src/$overlay"
+  else
+    ln -sfn "../../tools/ros_overlay/$overlay" "$WS/src/$overlay"
+  fi
+done
 build_stamp="$( {
-  cat CMakeLists.txt package.xml msg/*.msg tools/ros_overlay/tf2_msgs/msg/*.msg
+  cat CMakeLists.txt package.xml msg/*.msg tools/ros_overlay/*/msg/*.msg tools/ros_overlay/*/CMakeLists.txt
   find dualposenet_ros launch config resource scripts -type f -not -path '*__pycache__*' | LC_ALL=C sort
 } | digest)"
 if [[ ! -f "$WS/install/setup.bash" || "$(cat "$WS/.build-stamp" 2>/dev/null)" != "$build_stamp" ]]; then
