@@ -163,6 +163,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--node", action="store_true",
                         help="benchmark the ROS node end to end over DDS instead (see dualposenet_ros.ros.node_benchmark)")
+    parser.add_argument("--import", dest="import_preset", nargs="?", const="paper", metavar="PRESET",
+                        help="time and peak memory of import-tf on a checkpoint of the official layout at this "
+                             "preset's size (default paper: 67.8 M parameters) instead")
     parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
                         help="with --node: feed frames of the largest instance count at --soak-rate for this long "
                              "and report latency and node memory per minute")
@@ -172,6 +175,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.import_preset:
+        from .import_benchmark import run_import_benchmark
+
+        return run_import_benchmark(args.import_preset, args.json)
     if args.node:
         from .ros.node_benchmark import run_node_benchmark
 

@@ -305,3 +305,14 @@ def test_cli_prints_one_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "'implicit_decoder/conv2/conv1d/kernel'" in lines[0] and "model-5.index" in lines[0]
+
+
+def test_import_benchmark_measures_a_checkpoint_of_the_official_layout(tmp_path: Path) -> None:
+    from dualposenet_ros.import_benchmark import measure_import
+
+    row = measure_import(SMALL, tmp_path)
+    parameters = DualPoseNet(SMALL).count_parameters()
+    assert row["parameters"] == parameters and row["variables"] == len(weight_map(SMALL))
+    assert row["data_bytes"] == 4 * parameters  # float32, nothing else in the file
+    assert row["peak_bytes"] >= row["baseline_bytes"] > 0 and row["seconds"] > 0
+    assert (tmp_path / "imported.safetensors").is_file()
