@@ -1,0 +1,134 @@
+"""The nodes work on Humble's rclpy API (no pre-set/post-set parameter callbacks).
+
+:mod:`dualposenet_ros.ros.compat.rclpy_api` emulates the missing callbacks there. Checked twice:
+the same callbacks and the same sequence of parameter changes give the same calls and results on
+the installed rclpy and on a node that hides the newer methods; and the real ``dualposenet_node``
+executable, started on an rclpy with those methods deleted (:mod:`humble_rclpy`), estimates a frame
+and takes, coerces and refuses parameter changes made over the parameter services.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ros_node_support import DEFAULT_OBJECTS, Probe, make_frame, write_tiny_checkpoint
+from ros_support import require_rclpy, start_python, stop
+
+TEST_DIR = Path(__file__).resolve().parent
+EXECUTABLE = TEST_DIR.parent / "scripts" / "dualposenet_node"
+
+
+def _recording_node(context: Any, humble: bool) -> tuple[Any, list[tuple[str, Any]]]:
+    """A node with a float and a string parameter whose three callbacks record their calls."""
+    from rcl_interfaces.msg import SetParametersResult
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from dualposenet_ros.ros.compat.rclpy_api import add_set_parameters_callbacks, has_native_set_parameters_callbacks
+
+    class HumbleNode(Node):
+        """The installed rclpy's node, without the methods Humble lacks."""
+
+        def __getattribute__(self, name: str) -> Any:
+            if name in ("add_pre_set_parameters_callback", "add_post_set_parameters_callback"):
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+    calls: list[tuple[str, Any]] = []
+    node = (HumbleNode if humble else Node)("humble_api_test" if humble else "native_api_test", context=context)
+    assert has_native_set_parameters_callbacks(node) is not humble
+    node.declare_parameter("rate", 1.0)
+    node.declare_parameter("mode", "none")
+
+    def pre_set(parameters: list[Any]) -> list[Any]:
+        calls.append(("pre", [(p.name, p.value) for p in parameters]))
+        out = []
+        for p in parameters:
+            if p.name == "rate" and p.type_ == Parameter.Type.INTEGER:
+                p = Parameter("rate", Parameter.Type.DOUBLE, float(p.value))
+            if p.name != "ignored":
+                out.append(p)
+        return out
+
+    def validate(parameters: list[Any]) -> Any:
+        calls.append(("validate", [(p.name, p.value) for p in parameters]))
+        bad = [p.name for p in parameters if p.name == "mode" and p.value not in ("none", "fast")]
+        return SetParametersResult(successful=not bad, reason=f"bad {bad}" if bad else "")
+
+    def post_set(parameters: list[Any]) -> None:
+        calls.append(("post", [(p.name, node.get_parameter(p.name).value) for p in parameters]))
+
+    add_set_parameters_callbacks(node, pre_set=pre_set, validate=validate, post_set=post_set)
+    return node, calls
+
+
+def _exercise(node: Any) -> list[Any]:
+    """A fixed sequence of parameter changes; returns what each call gave and the final values."""
+    from rclpy.parameter import Parameter
+
+    outcomes: list[Any] = []
+    results = node.set_parameters([Parameter("rate", value=2), Parameter("mode", value="fast")])
+    outcomes.append([(r.successful, r.reason) for r in results])
+    results = node.set_parameters([Parameter("mode", value="sideways"), Parameter("rate", value=0.5)])
+    outcomes.append([(r.successful, r.reason) for r in results])
+    result = node.set_parameters_atomically([Parameter("rate", value=3), Parameter("mode", value="none")])
+    outcomes.append((result.successful, result.reason))
+    result = node.set_parameters_atomically([Parameter("rate", value=4.0), Parameter("mode", value="bad")])
+    outcomes.append((result.successful, result.reason))
+    outcomes.append((node.get_parameter("rate").value, type(node.get_parameter("rate").value).__name__,
+                     node.get_parameter("mode").value))
+    return outcomes
+
+
+def test_emulated_callbacks_behave_like_the_native_ones(rclpy_context):
+    require_rclpy()
+    native, native_calls = _recording_node(rclpy_context, humble=False)
+    humble, humble_calls = _recording_node(rclpy_context, humble=True)
+    try:
+        native_outcomes, humble_outcomes = _exercise(native), _exercise(humble)
+    finally:
+        native.destroy_node()
+        humble.destroy_node()
+    assert humble_outcomes == native_outcomes
+    assert humble_calls == native_calls
+    # What the sequence means, so that both agreeing on nothing cannot pass: the integer was
+    # coerced before validation and stored as a float, the refused atomic change set neither value.
+    assert native_outcomes[-1] == (3.0, "float", "none")
+    assert [kind for kind, _ in native_calls[:3]] == ["pre", "validate", "post"]
+    assert ("post", [("rate", 2.0)]) in native_calls
+    assert not any(kind == "post" and ("mode", "sideways") in args for kind, args in native_calls)
+
+
+@pytest.mark.timeout(240)
+def test_node_executable_on_humble_rclpy_api(ros_env, rclpy_context, tmp_path):
+    require_rclpy()
+    checkpoint = write_tiny_checkpoint(tmp_path / "tiny")
+    process = start_python([str(TEST_DIR / "humble_rclpy.py"), str(EXECUTABLE), "--ros-args", "-p", "device:=cpu",
+                            "-p", f"checkpoint:={checkpoint}"], ros_env)
+    probe = Probe(rclpy_context)
+    output = ""
+    try:
+        objects = probe.wait_for_objects(1.0, timeout=90, republish=make_frame(1.0))
+        assert process.poll() is None
+        assert len(objects.objects) == len(DEFAULT_OBJECTS)
+        assert probe.set_parameter("/dualposenet", "refine.mode", "feature").successful
+        assert probe.set_parameter("/dualposenet", "refine.feature.learning_rate", 1).successful  # int for a double
+        refused = probe.set_parameter("/dualposenet", "refine.mode", "sideways")
+        assert not refused.successful and "sideways" in refused.reason
+        objects = probe.wait_for_objects(2.0, timeout=60, republish=make_frame(2.0))
+        assert all(o.refined for o in objects.objects if o.status == o.STATUS_OK)
+    except BaseException:
+        output = stop(process)
+        print(output)
+        raise
+    finally:
+        probe.close()
+        output = output or stop(process)
+    assert "humble_rclpy: rclpy.node.Node without add_pre_set_parameters_callback" in output
+    assert "estimator settings changed (refine.mode = feature)" in output, output
+    assert "estimator settings changed (refine.feature.learning_rate = 1.0)" in output, output
+    assert "Traceback" not in output, output
+
