@@ -1,4 +1,4 @@
-"""Pinhole camera intrinsics, shared by the data tools, the pipeline and the ROS node.
+"""Pinhole camera intrinsics and lens distortion, shared by the data tools, the pipeline and the ROS node.
 
 A plain NamedTuple of numbers, so modules that only read or write data never import torch.
 """
@@ -45,6 +45,55 @@ class Intrinsics(NamedTuple):
         """Intrinsics of the same camera with the image resized by these factors."""
         return Intrinsics(self.fx * factor_x, self.fy * factor_y,
                           (self.cx + 0.5) * factor_x - 0.5, (self.cy + 0.5) * factor_y - 0.5)
+
+
+DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")
+"""Lens models of ``sensor_msgs/CameraInfo`` (``distortion_model``) that :class:`Distortion` undoes."""
+
+
+class Distortion(NamedTuple):
+    """Lens distortion of a camera: a ``CameraInfo`` model name and its coefficients ``D``.
+
+    ``plumb_bob`` (k1, k2, p1, p2, k3) and ``rational_polynomial`` (k1..k6 after p1, p2, up to 14
+    values) are OpenCV's standard model, ``equidistant`` (k1..k4) its fisheye model."""
+
+    model: str
+    coefficients: tuple[float, ...]
+
+    @classmethod
+    def create(cls, model: str, coefficients: Any) -> "Distortion":
+        """Checked constructor: raises ValueError for another model or a wrong number of values."""
+        values = tuple(float(v) for v in coefficients)
+        if model not in DISTORTION_MODELS:
+            raise ValueError(f"distortion model {model!r} is not supported (supported: {', '.join(DISTORTION_MODELS)})")
+        allowed = {"plumb_bob": (4, 5, 8, 12, 14), "rational_polynomial": (4, 5, 8, 12, 14), "equidistant": (4,)}[model]
+        if len(values) not in allowed or not np.all(np.isfinite(values)):
+            raise ValueError(f"{model} distortion needs {' or '.join(map(str, allowed))} finite coefficients, "
+                             f"got {list(values)}")
+        return cls(model, values)
+
+    @property
+    def is_zero(self) -> bool:
+        return not any(self.coefficients)
+
+    def undistort(self, cols: np.ndarray, rows: np.ndarray, intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised image coordinates (x/z, y/z) of the rays seen at distorted pixels ``(cols, rows)``."""
+        import cv2
+
+        pixels = np.stack([cols, rows], axis=-1).astype(np.float64).reshape(-1, 1, 2)
+        if pixels.shape[0] == 0:
+            return np.zeros(0), np.zeros(0)
+        coefficients = np.asarray(self.coefficients, dtype=np.float64)
+        if self.model == "equidistant":
+            normalised = cv2.fisheye.undistortPoints(pixels, intrinsics.matrix, coefficients)
+        else:
+            criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)
+            if hasattr(cv2, "undistortPointsIter"):  # OpenCV 4
+                normalised = cv2.undistortPointsIter(pixels, intrinsics.matrix, coefficients, None, None, criteria)
+            else:  # OpenCV 5: the iteration criteria are an argument of undistortPoints
+                normalised = cv2.undistortPoints(pixels, intrinsics.matrix, coefficients, criteria=criteria)
+        normalised = normalised.reshape(-1, 2)
+        return normalised[:, 0], normalised[:, 1]
 
 
 Intrinsics.CAMERA = Intrinsics(577.5, 577.5, 319.5, 239.5)  # type: ignore[attr-defined]

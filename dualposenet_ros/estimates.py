@@ -13,11 +13,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .categories import category_name, is_symmetric
-from .camera import Intrinsics
+from .camera import Distortion, Intrinsics
 
 
 class RefineMode(str, enum.Enum):
-    """Test-time refinement of pose consistency (DESIGN 1.3)."""
+    """Test-time refinement of pose consistency (:mod:`dualposenet_ros.refine`)."""
 
     NONE = "none"
     ENCODER = "encoder"  # fine-tune the encoder per instance, weights restored afterwards
@@ -58,6 +58,8 @@ class FrameInput:
     depth: np.ndarray  # (H, W) float32 metres; 0 or non-finite = no depth
     intrinsics: Intrinsics
     instances: tuple[InstanceInput, ...] = field(default_factory=tuple)
+    distortion: Distortion | None = None
+    """Lens distortion of the images (None: an ideal pinhole camera, e.g. rectified images)."""
 
     def __post_init__(self) -> None:
         height, width = self.depth.shape[:2]

@@ -1,7 +1,7 @@
 """The inference pipeline: one path from an RGB-D frame with instance masks to object poses.
 
 Used by ``dualposenet test`` (all three phases), the benchmark and the ROS node alike.
-Per frame, every instance is estimated in the same batch (DESIGN 1.3):
+Per frame, every instance is estimated in the same batch:
 
 1. back-project each mask's depth (NOCS camera frame, metres) and take its normalised colours;
 2. ``passes`` times: centre each instance's current points, build the spherical maps of all
@@ -9,6 +9,9 @@ Per frame, every instance is estimated in the same batch (DESIGN 1.3):
    into the canonical frame with the explicit pose and keep those within ``inlier_radius``
    for the next pass;
 3. optionally refine the last pass (``refine.py``), then convert to the optical frame.
+
+The network passes run through a backend (``backends.py``): PyTorch in float32, bfloat16 or int8
+(``precision``), or ONNX Runtime; refinement always runs on the float32 PyTorch model.
 
 Point sampling uses a generator seeded per (seed, instance id, pass), so an instance gets the
 same estimate whether it is processed alone or with others.
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +33,9 @@ from .checkpoint import load_checkpoint
 from .estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
 from .frames import FLIP_XY
 from .losses import consistency_loss, explicit_canonical_points
+from .backends import Backend, create_backend
 from .network import DualPoseNet, PoseOutput
+from .precision import Precision
 from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps, spherical_maps_batch
 from .refine import ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineSettings, refine_encoder, refine_feature
 from .rotations import quaternion_to_matrix
@@ -52,12 +59,16 @@ class EstimatorSettings:
     seed: int = 0
     amp: bool = False
     """bfloat16 autocast of the un-refined network passes on CUDA."""
+    refine_time_budget: float = 0.0
+    """Seconds refinement may take per frame; then it keeps the best pose so far (0 = no limit)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refine", RefineMode.parse(self.refine))
-        if self.min_points < 0 or self.passes < 1 or not self.inlier_radius > 0:
+        if (self.min_points < 0 or self.passes < 1 or not self.inlier_radius > 0 or self.seed < 0
+                or not self.refine_time_budget >= 0):
             raise ValueError(f"invalid estimator settings: min_points={self.min_points} (>= 0), "
-                             f"passes={self.passes} (>= 1), inlier_radius={self.inlier_radius} (> 0)")
+                             f"passes={self.passes} (>= 1), inlier_radius={self.inlier_radius} (> 0), "
+                             f"seed={self.seed} (>= 0), refine_time_budget={self.refine_time_budget} (>= 0)")
 
     def replace(self, **changes) -> "EstimatorSettings":
         return dataclasses.replace(self, **changes)
@@ -96,35 +107,50 @@ class PoseEstimator:
     """Estimates the pose and size of every instance of a frame with one DualPoseNet."""
 
     def __init__(self, model: DualPoseNet, device: str | torch.device = "auto",
-                 settings: EstimatorSettings | None = None) -> None:
+                 settings: EstimatorSettings | None = None, precision: Precision | str = Precision.FP32,
+                 backend: Backend | str = Backend.TORCH) -> None:
+        """``precision`` (torch backend) and ``backend`` choose how the un-refined network passes
+        run (``backends.py``); they are fixed for the estimator's life, unlike ``settings``."""
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)  # refinement optimises copies, never the model
         self.settings = settings or EstimatorSettings()
+        self.precision, self.backend_name = Precision.parse(precision), Backend.parse(backend)
+        self.network = create_backend(self.model, self.device, self.backend_name, self.precision)
+        self.last_refine_stopped: str | None = None
+        """Why refinement of the last frame stopped early ("time budget", "cancelled") or None."""
+        self._should_stop: Callable[[], bool] | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | torch.device = "auto",
-                        settings: EstimatorSettings | None = None) -> "PoseEstimator":
+                        settings: EstimatorSettings | None = None, precision: Precision | str = Precision.FP32,
+                        backend: Backend | str = Backend.TORCH) -> "PoseEstimator":
         """Load a checkpoint (default: the shipped model) onto ``device``."""
         if path is None:
             from .models import default_checkpoint
 
             path = default_checkpoint()
         model, _ = load_checkpoint(path)
-        return cls(model, device, settings)
+        return cls(model, device, settings, precision, backend)
 
     @property
     def resolution(self) -> int:
         return self.model.config.resolution
 
-    def estimate(self, frame: FrameInput, refine: RefineMode | str | None = None) -> list[ObjectEstimate]:
-        """Pose and size of every instance of ``frame``, in its order, in the optical frame."""
+    def estimate(self, frame: FrameInput, refine: RefineMode | str | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[ObjectEstimate]:
+        """Pose and size of every instance of ``frame``, in its order, in the optical frame.
+
+        ``should_stop`` is checked between refinement iterations: when it returns True, refinement
+        ends with the best pose so far (the caller, e.g. a node shutting down, may then discard the
+        frame)."""
         mode = self.settings.refine if refine is None else RefineMode.parse(refine)
+        self.last_refine_stopped, self._should_stop = None, should_stop
         depth = np.where(np.isfinite(frame.depth), frame.depth, 0.0).astype(np.float32)
         observations, estimates = [], {}
         for index, instance in enumerate(frame.instances):
-            points, (rows, cols) = backproject(depth, frame.intrinsics, instance.mask)
+            points, (rows, cols) = backproject(depth, frame.intrinsics, instance.mask, frame.distortion)
             if len(points) <= self.settings.min_points:
                 estimates[index] = self._too_few_points(index, frame, points)
             else:
@@ -180,31 +206,32 @@ class PoseEstimator:
         centred = (points - centroid[:, None]) * weights
         distance_map, rgb_map = self._spherical_maps(centred, colors, valid)
 
-        autocast = torch.autocast("cuda", torch.bfloat16, enabled=self.settings.amp and self.device.type == "cuda")
-        with torch.no_grad(), autocast:
-            feature = self.model.encode(distance_map, rgb_map)
-        feature = feature.float()
         if not final:
+            pose = self.network(distance_map, rgb_map, amp=self.settings.amp).pose
             with torch.no_grad():
-                pose = self.model.decode_pose(feature)
                 keep = self._inliers(centred, valid, pose)
             return _PassResult(pose, centroid, torch.full_like(centroid[:, 0], float("nan")), valid.sum(1)), keep
 
         sampled = self._sample(valid, instance_ids, pass_index)
         observed = torch.gather(centred, 1, sampled[..., None].expand(-1, -1, 3))
         refined = mode is not RefineMode.NONE
+        output = self.network(distance_map, rgb_map, None if refined else observed, amp=self.settings.amp)
+        feature = output.feature
+        budget = self.settings.refine_time_budget
+        deadline = time.monotonic() + budget if budget > 0 else None
         if mode is RefineMode.FEATURE:
-            outcome = refine_feature(self.model, feature, observed, self.settings.refine_feature)
-            pose, residual = outcome.pose, outcome.loss
+            outcome = refine_feature(self.model, feature, observed, self.settings.refine_feature, deadline,
+                                     self._should_stop)
+            pose, residual, self.last_refine_stopped = outcome.pose, outcome.loss, outcome.stopped
         elif mode is RefineMode.ENCODER:
-            outcome = refine_encoder(self.model, distance_map, rgb_map, observed, self.settings.refine_encoder)
-            pose, residual = outcome.pose, outcome.loss
+            outcome = refine_encoder(self.model, distance_map, rgb_map, observed, self.settings.refine_encoder,
+                                     deadline, self._should_stop)
+            pose, residual, self.last_refine_stopped = outcome.pose, outcome.loss, outcome.stopped
         else:
             with torch.no_grad():
-                pose = self.model.decode_pose(feature)
-                implicit = self.model.decode_canonical(feature, observed)
+                pose = output.pose
                 explicit = explicit_canonical_points(observed, pose.quaternion, pose.translation, pose.size)
-                residual = consistency_loss(explicit, implicit)
+                residual = consistency_loss(explicit, output.canonical_points)
         with torch.no_grad():
             keep = self._inliers(centred, valid, pose)
         return _PassResult(pose, centroid, residual, valid.sum(1), refined), keep
@@ -245,9 +272,29 @@ class PoseEstimator:
         return estimates
 
     def _too_few_points(self, index: int, frame: FrameInput, points: np.ndarray) -> ObjectEstimate:
+        """Identity pose and unit size at the centroid of the valid points; with none, on the ray
+        through the mask's centroid pixel at the frame's median valid depth (1 m without any)."""
         instance = frame.instances[index]
-        centroid = points.astype(np.float64).mean(0) if len(points) else np.zeros(3)
+        if len(points):
+            centroid = points.astype(np.float64).mean(0)
+        else:
+            centroid = mask_centroid_point(frame, instance.mask)
         return ObjectEstimate(
             instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
             rotation=np.eye(3), translation=FLIP_XY @ centroid, size=np.ones(3),
             consistency_residual=float("nan"), num_points=len(points), status=EstimateStatus.TOO_FEW_POINTS)
+
+
+def mask_centroid_point(frame: FrameInput, mask: np.ndarray) -> np.ndarray:
+    """NOCS-camera-frame point on the ray through the centroid pixel of ``mask``, at the median
+    valid depth of the frame (1 m when the frame has no valid depth)."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:  # no mask pixel at all: the optical axis
+        rows, cols = np.array([frame.intrinsics.cy]), np.array([frame.intrinsics.cx])
+    depth = frame.depth[np.isfinite(frame.depth) & (frame.depth > 0)]
+    z = float(np.median(depth)) if depth.size else 1.0
+    centre = np.zeros(mask.shape, bool)
+    height, width = mask.shape
+    centre[min(max(int(round(rows.mean())), 0), height - 1), min(max(int(round(cols.mean())), 0), width - 1)] = True
+    point, _ = backproject(np.full(mask.shape, z, np.float32), frame.intrinsics, centre, frame.distortion)
+    return point[0].astype(np.float64)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .camera import Intrinsics
+from .camera import Distortion, Intrinsics
 
 __all__ = [
     "RGB_MEAN",
@@ -44,12 +44,13 @@ RADIUS_EPSILON = 1e-10
 
 
 def backproject(
-    depth: np.ndarray, intrinsics: Intrinsics, mask: np.ndarray
+    depth: np.ndarray, intrinsics: Intrinsics, mask: np.ndarray, distortion: Distortion | None = None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Masked depth pixels as (N, 3) float32 points in the NOCS camera frame, in the units of ``depth``.
 
-    Only pixels inside ``mask`` with finite depth > 0 count. Returns the points and the
-    ``(rows, cols)`` of the pixels they came from (to pick their colours).
+    Only pixels inside ``mask`` with finite depth > 0 count. With a lens ``distortion``, each
+    pixel's ray is undistorted first. Returns the points and the ``(rows, cols)`` of the pixels
+    they came from (to pick their colours).
     """
     depth = np.asarray(depth)
     mask = np.asarray(mask)
@@ -60,8 +61,12 @@ def backproject(
     z = depth.astype(np.float64)
     rows, cols = np.nonzero(mask.astype(bool) & np.isfinite(z) & (z > 0))
     z = z[rows, cols]
-    x = (cols - intrinsics.cx) * z / intrinsics.fx
-    y = (rows - intrinsics.cy) * z / intrinsics.fy
+    if distortion is not None and not distortion.is_zero:
+        x_over_z, y_over_z = distortion.undistort(cols, rows, intrinsics)
+        x, y = x_over_z * z, y_over_z * z
+    else:
+        x = (cols - intrinsics.cx) * z / intrinsics.fx
+        y = (rows - intrinsics.cy) * z / intrinsics.fy
     # NOCS camera convention: x and y negated (180 degrees about z from the optical frame).
     return np.stack([-x, -y, z], axis=-1).astype(np.float32), (rows, cols)
 

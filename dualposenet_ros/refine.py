@@ -1,4 +1,4 @@
-"""Refined learning of pose consistency at test time (DESIGN 1.3), batched over instances.
+"""Refined learning of pose consistency at test time (the paper's refined learning), batched over instances.
 
 The explicit decoder's canonical points (observed points mapped by the predicted pose) and the
 implicit decoder's canonical points should agree; their Huber disagreement is a self-supervised
@@ -13,6 +13,12 @@ element-wise and the loss is a sum of per-instance terms, so instances do not in
 other; an instance whose loss falls under the threshold stops moving (its gradient is masked),
 and the pose with the lowest loss seen is kept per instance, so the result is never worse (by
 this loss) than the unrefined estimate, which is iteration 0.
+
+Refinement can be stopped from outside between two iterations: ``deadline`` (a
+``time.monotonic()`` value, the per-frame time budget of the node and the test phases) or
+``should_stop`` (e.g. the node shutting down). It then keeps the best pose seen so far and says why
+it stopped (:attr:`RefineResult.stopped`), so a frame costs at most one iteration more than its
+budget whatever ``iterations`` says.
 
 Default settings (the reference code uses these names but never defines them), chosen on the
 synthetic validation set with the shipped compact model (README, "Shipped model"):
@@ -32,6 +38,7 @@ early stopping only triggers for instances that are already consistent.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +77,12 @@ class RefineResult:
     pose: PoseOutput
     loss: torch.Tensor  # (B,)
     iterations_run: int
+    stopped: str | None = None
+    """Why refinement ended before its iterations and threshold: "time budget", "cancelled" or None."""
+
+
+StopCheck = Callable[[], bool]
+"""Returns True when refinement must stop now (checked between iterations)."""
 
 
 class _BestTracker:
@@ -86,16 +99,29 @@ class _BestTracker:
                                  for new, old in zip(pose, self.pose)))
 
 
+def _stop_reason(deadline: float | None, should_stop: StopCheck | None) -> str | None:
+    if should_stop is not None and should_stop():
+        return "cancelled"
+    if deadline is not None and time.monotonic() >= deadline:
+        return "time budget"
+    return None
+
+
 def _optimise(parameters: list[torch.Tensor], evaluate: Callable[[], tuple[PoseOutput, torch.Tensor]],
-              settings: RefineSettings) -> RefineResult:
-    """Adam on ``parameters`` (leading dim = instance) minimising the per-instance loss."""
+              settings: RefineSettings, deadline: float | None = None,
+              should_stop: StopCheck | None = None) -> RefineResult:
+    """Adam on ``parameters`` (leading dim = instance) minimising the per-instance loss, until the
+    iterations are done, every instance is under the threshold, or ``deadline`` / ``should_stop``."""
     with torch.enable_grad():
         pose, loss = evaluate()
         best = _BestTracker(pose, loss)
         active = loss.detach() >= settings.threshold
         optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate)
-        iterations = 0
+        iterations, stopped = 0, None
         while iterations < settings.iterations and bool(active.any()):
+            stopped = _stop_reason(deadline, should_stop)
+            if stopped is not None:
+                break
             # autograd.grad, not backward(): the trained model's .grad fields are never touched.
             gradients = torch.autograd.grad(loss.sum(), parameters)
             for parameter, gradient in zip(parameters, gradients):  # converged instances stop moving
@@ -105,7 +131,7 @@ def _optimise(parameters: list[torch.Tensor], evaluate: Callable[[], tuple[PoseO
             pose, loss = evaluate()
             best.update(pose, loss)
             active &= loss.detach() >= settings.threshold
-    return RefineResult(best.pose, best.loss, iterations)
+    return RefineResult(best.pose, best.loss, iterations, stopped)
 
 
 def _pose_and_loss(model: DualPoseNet, feature: torch.Tensor, points: torch.Tensor) -> tuple[PoseOutput, torch.Tensor]:
@@ -116,14 +142,16 @@ def _pose_and_loss(model: DualPoseNet, feature: torch.Tensor, points: torch.Tens
 
 
 def refine_feature(model: DualPoseNet, feature: torch.Tensor, points: torch.Tensor,
-                   settings: RefineSettings = FEATURE_DEFAULTS) -> RefineResult:
+                   settings: RefineSettings = FEATURE_DEFAULTS, deadline: float | None = None,
+                   should_stop: StopCheck | None = None) -> RefineResult:
     """Optimise each instance's (B, D) feature for pose consistency on its (B, P, 3) points."""
     latent = feature.detach().clone().requires_grad_(True)
-    return _optimise([latent], lambda: _pose_and_loss(model, latent, points), settings)
+    return _optimise([latent], lambda: _pose_and_loss(model, latent, points), settings, deadline, should_stop)
 
 
 def refine_encoder(model: DualPoseNet, distance_map: torch.Tensor, rgb_map: torch.Tensor, points: torch.Tensor,
-                   settings: RefineSettings = ENCODER_DEFAULTS) -> RefineResult:
+                   settings: RefineSettings = ENCODER_DEFAULTS, deadline: float | None = None,
+                   should_stop: StopCheck | None = None) -> RefineResult:
     """Optimise a private copy of the encoder per instance, all instances in one vmapped call."""
     batch = distance_map.shape[0]
     names, trained = zip(*model.encoder.named_parameters())
@@ -141,4 +169,4 @@ def refine_encoder(model: DualPoseNet, distance_map: torch.Tensor, rgb_map: torc
         feature = encode_all(tuple(copies), distance_map, rgb_map)
         return _pose_and_loss(model, feature, points)
 
-    return _optimise(copies, evaluate, settings)
+    return _optimise(copies, evaluate, settings, deadline, should_stop)

@@ -21,6 +21,11 @@ _DOMAIN_BLOCK = 50
 _BASE_DOMAIN = 1 + (os.getpid() % 4) * _DOMAIN_BLOCK
 _domains = itertools.count(1)
 os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN)  # this process's own rclpy use
+# The package's Fast DDS profile for large images, as its executables use it: this process's
+# participants and every child the tests start (unless the user chose a profile).
+from dualposenet_ros.ros.dds_profile import use_shipped_profile  # noqa: E402 (after the environment above)
+
+use_shipped_profile()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dualposenet_ros.ros.diagnostics import NodeStatistics, RateLimitedLog
+from dualposenet_ros.ros.diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder
 
 
 class Clock:
@@ -39,7 +39,7 @@ def test_report_rates_latency_drops_rejections():
     values = report.values
     assert report.level == "ok" and "5 dropped" in report.message
     assert values["input rate (Hz)"] == "5.00" and values["processed rate (Hz)"] == "2.50"
-    assert values["latency mean (ms)"] == "100.0" and values["frames dropped"] == "5"
+    assert values["latency median (ms)"] == "100.0" and values["frames dropped"] == "5"
     assert values["instances (last frame)"] == "2" and values["too few points total"] == "5"
     assert values["device"] == "cpu"
     stats.frame_rejected("size_mismatch")
@@ -52,6 +52,66 @@ def test_report_rates_latency_drops_rejections():
     assert stats.report().level == "ok"  # a new period; totals stay
     stats.error("estimation_failed")
     assert stats.report().level == "error"
+
+
+def test_latency_statistics_ignore_stale_stamps_and_count_them():
+    clock = Clock()
+    stats = NodeStatistics(["color"], clock=clock)
+    for latency in (0.1, 0.2, 0.3, 86_405.194, -50.0):  # one stamp a day old, one from the future
+        stats.frame_processed(latency=latency, processing=0.05, instances=1, too_few_points=0)
+    clock.now += 1.0
+    report = stats.report()
+    assert report.values["latency median (ms)"] == "200.0" and report.values["latency max (ms)"] == "300.0"
+    assert report.values["issue: stale_stamp"] == "2" and report.level == "warn"
+
+
+def test_info_level_issues_are_counted_without_a_warning_status():
+    clock = Clock()
+    stats = NodeStatistics(["color"], clock=clock)
+    stats.frame_synchronised(False)
+    stats.issue("depth_out_of_range", 120, warn=False)
+    report = stats.report()
+    assert report.level == "ok" and report.values["issue: depth_out_of_range"] == "120"
+
+
+def test_stamp_order_repeated_and_backwards():
+    order = StampOrder()
+    assert [order.check(t) for t in (10, 20, 20, 15, 30, 30)] == [None, None, "repeated", "backwards", None, "repeated"]
+
+
+def test_input_completeness_names_the_missing_inputs_once_a_set_is_final():
+    completeness = InputCompleteness(["color", "depth", "segmentation"], horizon=1.0)
+    second = 1_000_000_000
+    for stamp in range(5):
+        for role in ("color", "segmentation") if stamp % 2 else ("color", "depth", "segmentation"):
+            completeness.received(role, stamp * second // 5)
+        if stamp % 2 == 0:
+            completeness.synchronised(stamp * second // 5)
+    assert completeness.collect() == {}  # within the horizon: the depth images may still come
+    completeness.received("color", 3 * second)
+    assert completeness.collect() == {"depth": 2}
+    assert (completeness.complete, completeness.incomplete) == (3, 2)
+    assert completeness.collect() == {}  # counted once
+
+
+def test_input_completeness_finishes_the_last_sets_when_the_stream_stops():
+    clock = Clock()
+    completeness = InputCompleteness(["color", "depth"], horizon=1.0, clock=clock)
+    completeness.received("color", 5)
+    assert completeness.collect() == {}
+    clock.now += 1.5
+    assert completeness.collect() == {"depth": 1}
+
+
+def test_all_silent_after_the_timeout_since_start_or_the_last_message():
+    clock = Clock()
+    stats = NodeStatistics(["color", "depth"], clock=clock)
+    clock.now += 2.0
+    assert stats.all_silent(3.0) is None
+    clock.now += 2.0
+    assert stats.all_silent(3.0) == 4.0
+    stats.input_received("depth")
+    assert stats.all_silent(3.0) is None
 
 
 def test_silent_inputs_and_unsynchronised():

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dualposenet_ros.ros.parameters import reliable_input_overrides
 from ros_node_support import FRAME_ID, Probe, assert_tf_publisher, in_process_node, make_frame, require_tf_message
 from ros_support import require_rclpy, spin_until
 
@@ -109,7 +110,7 @@ def test_node_without_tf_libraries_logs_an_error_and_runs_with_tf_disabled(rclpy
 
     probe = Probe(rclpy_context)  # imports TFMessage before it is blocked
     block_tf_libraries(monkeypatch)
-    node = in_process_node(rclpy_context, {"qos.reliability": "reliable", "diagnostics_period": 0.1})
+    node = in_process_node(rclpy_context, {**reliable_input_overrides(), "diagnostics_period": 0.1})
     probe.executor.add_node(node)
     try:
         result = probe.wait_for_objects(1.0, timeout=30, republish=make_frame(1.0))

@@ -160,10 +160,11 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     from sensor_msgs.msg import CameraInfo, Image
 
     from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
-    from dualposenet_ros.ros.processes import fastdds_profile, ros_args
+    from dualposenet_ros.ros.processes import ros_args
 
-    # The demo's process settings (see dualposenet_ros.ros.processes.ros_environment), same domain.
-    ros_env = {"OMP_WAIT_POLICY": "PASSIVE", "FASTDDS_DEFAULT_PROFILES_FILE": str(fastdds_profile()), **ros_env}
+    # The demo's process settings (see dualposenet_ros.ros.processes.ros_environment), same domain;
+    # the package's Fast DDS profile comes with ros_env (conftest.py).
+    ros_env = {"OMP_WAIT_POLICY": "PASSIVE", **ros_env}
     run = LiveRun()
     node = rclpy.create_node("synthetic_camera_test_listener", context=rclpy_context)
     if watch_inputs:

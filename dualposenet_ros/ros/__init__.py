@@ -5,8 +5,9 @@ messages are converted to :class:`~dualposenet_ros.estimates.FrameInput`, estima
 :class:`~dualposenet_ros.pipeline.PoseEstimator`, and the results converted back to messages.
 
 Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and validation),
-``conversions`` (messages <-> numpy), ``frame_queue`` (latest-frame-wins hand-over to the
-inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging) and
+``conversions`` (messages <-> numpy), ``latest_frame_slot`` (latest-frame-wins hand-over to the
+inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging),
+``dds_profile`` (the Fast DDS profile for large images), ``entry_point`` (the executables' life cycle),
 ``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
 installed), ``synthetic_camera`` (a simulated RGB-D camera with segmentation and ground truth),
 ``demo`` (the ``dualposenet demo`` command), ``processes`` (starting and stopping the package's

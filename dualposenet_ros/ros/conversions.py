@@ -22,7 +22,7 @@ import numpy as np
 
 from ..categories import CATEGORIES, category_name
 from ..estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
-from ..camera import Intrinsics
+from ..camera import DISTORTION_MODELS, Distortion, Intrinsics
 from ..visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
 from .compat import load_cv_bridge
 from .compat.cv_bridge import CvBridgeError, encoding_info
@@ -37,6 +37,7 @@ __all__ = [
     "child_frame_id",
     "color_from_image",
     "depth_from_image",
+    "distortion_from_camera_info",
     "estimate_is_finite",
     "frame_from_messages",
     "image_from_rgb",
@@ -51,6 +52,8 @@ __all__ = [
 COLOR_ENCODINGS = ("rgb8", "bgr8")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 """16UC1 / mono16: millimetres, 0 = no depth. 32FC1: metres, 0 or NaN = no depth (REP 118)."""
+DEPTH_RANGE = (0.1, 10.0)
+"""Valid depth of an RGB-D camera, metres: anything outside is treated as no depth (parameters depth.min/max)."""
 LABEL_ENCODINGS = ("mono8", "8UC1", "mono16", "16UC1", "32SC1")
 
 _bridge_module = load_cv_bridge()
@@ -73,6 +76,7 @@ class InputIssue:
     reason: str
     message: str
     level: str = "warning"  # or "info": expected in normal operation (NaN depth per REP 118)
+    count: int = 1  # how many things (instances, pixels...) it concerns, for the diagnostics counter
 
 
 @dataclass(frozen=True)
@@ -120,18 +124,26 @@ def color_from_image(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1]) if msg.encoding == "bgr8" else image
 
 
-def depth_from_image(msg: Any, max_pixels: int | None = None) -> tuple[np.ndarray, int]:
-    """(H, W) float32 depth in metres and the number of invalid pixels (non-finite or negative)
-    that were set to 0 (no depth). 16UC1/mono16 are millimetres, 32FC1 metres."""
+def depth_from_image(msg: Any, max_pixels: int | None = None,
+                     depth_range: tuple[float, float] = DEPTH_RANGE) -> tuple[np.ndarray, int, int]:
+    """(H, W) float32 depth in metres, the number of invalid pixels (non-finite or negative) and
+    the number of pixels outside ``depth_range`` (metres), all set to 0 (no depth).
+    16UC1/mono16 are millimetres (0 = no depth), 32FC1 metres."""
     image = _image_array(msg, "depth", DEPTH_ENCODINGS, max_pixels)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(0.001), 0
-    depth = image.astype(np.float32, copy=False)
-    invalid = ~np.isfinite(depth) | (depth < 0)
-    count = int(np.count_nonzero(invalid))
-    if count:
-        depth = np.where(invalid, np.float32(0.0), depth)
-    return depth, count
+        depth = image.astype(np.float32) * np.float32(0.001)
+        invalid_count = 0
+    else:
+        depth = image.astype(np.float32, copy=True)
+        invalid = ~np.isfinite(depth) | (depth < 0)
+        invalid_count = int(np.count_nonzero(invalid))
+        depth[invalid] = 0.0
+    low, high = depth_range
+    outside = (depth > 0) & ((depth < np.float32(low)) | (depth > np.float32(high)))
+    outside_count = int(np.count_nonzero(outside))
+    if outside_count:
+        depth[outside] = 0.0
+    return depth, invalid_count, outside_count
 
 
 def image_from_rgb(rgb: np.ndarray, header: Any = None) -> Any:
@@ -159,17 +171,33 @@ def intrinsics_from_camera_info(msg: Any, shape: tuple[int, int] | None = None) 
     return intrinsics
 
 
+def distortion_from_camera_info(msg: Any) -> Distortion | None:
+    """The lens distortion of ``CameraInfo`` (None when ``D`` is empty or all zero: a pinhole or
+    rectified camera); an unsupported model or malformed coefficients make the frame unusable."""
+    coefficients = [float(value) for value in msg.d]
+    if not any(coefficients):
+        return None
+    try:
+        return Distortion.create(str(msg.distortion_model), coefficients)
+    except ValueError as error:
+        reason = "distortion_unsupported" if str(msg.distortion_model) not in DISTORTION_MODELS else "camera_info_invalid"
+        raise InputError(reason, f"camera_info: {error}; publish rectified images (image_proc) with zero distortion "
+                         "to use another model") from None
+
+
 # -- segmentation -------------------------------------------------------------------------------
 
 
 def instances_from_segmentation(
-    msg: Any, shape: tuple[int, int], max_pixels: int | None = None
+    msg: Any, shape: tuple[int, int], max_pixels: int | None = None, max_instances: int | None = None
 ) -> tuple[tuple[InstanceInput, ...], list[InputIssue]]:
     """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found.
 
     An instance with an unknown class id, a class name that disagrees with its id, an invalid score
-    or no pixels is skipped; label values without an entry (or negative) are ignored. Each of these
-    is reported as an issue. Arrays of the wrong length make the whole frame unusable."""
+    or no pixels is skipped; label values without an entry (or negative) are ignored. Of more than
+    ``max_instances`` usable instances the largest masks are kept (in label order) and the rest
+    skipped. Each of these is reported as an issue. Arrays of the wrong length make the whole
+    frame unusable."""
     labels = _image_array(msg.labels, "labels", LABEL_ENCODINGS, max_pixels)
     if labels.shape != tuple(shape):
         raise InputError("size_mismatch", f"label image is {labels.shape[1]}x{labels.shape[0]} but the colour image is "
@@ -197,7 +225,7 @@ def instances_from_segmentation(
                                  f"({shown}) beyond the {count} class_ids entries: ignored"))
     inside = labels[(labels > 0) & ~beyond]
     pixels = np.bincount(inside.ravel().astype(np.int64), minlength=count + 1) if count else np.zeros(1, np.int64)
-    instances = []
+    usable: list[tuple[int, int, float]] = []  # (label, class id, score)
     for index, class_id in enumerate(class_ids):
         label = index + 1
         try:
@@ -219,36 +247,59 @@ def instances_from_segmentation(
             issues.append(InputIssue("empty_mask", f"instance {label} ({category}) has no pixels in the label image: "
                                      "skipped"))
             continue
-        instances.append(InstanceInput(mask=labels == label, class_id=class_id, score=score, instance_id=label))
-    return tuple(instances), issues
+        usable.append((label, class_id, score))
+    if max_instances is not None and len(usable) > max_instances:
+        largest = sorted(usable, key=lambda item: (-int(pixels[item[0]]), item[0]))[:max_instances]
+        kept = {item[0] for item in largest}
+        issues.append(InputIssue("too_many_instances", f"segmentation has {len(usable)} usable instances, more than "
+                                 f"max_instances = {max_instances}: the {max_instances} largest masks are estimated, "
+                                 f"{len(usable) - max_instances} skipped", count=len(usable) - max_instances))
+        usable = [item for item in usable if item[0] in kept]
+    instances = tuple(InstanceInput(mask=labels == label, class_id=class_id, score=score, instance_id=label)
+                      for label, class_id, score in usable)
+    return instances, issues
 
 
 # -- whole frame --------------------------------------------------------------------------------
 
 
 def frame_from_messages(color: Any, depth: Any, camera_info: Any, segmentation: Any,
-                        max_pixels: int | None = None) -> ConvertedFrame:
-    """One synchronised set of input messages as a :class:`ConvertedFrame` (or :class:`InputError`)."""
+                        max_pixels: int | None = None, depth_range: tuple[float, float] = DEPTH_RANGE,
+                        max_instances: int | None = None, read_instances: Any = None) -> ConvertedFrame:
+    """One synchronised set of input messages as a :class:`ConvertedFrame` (or :class:`InputError`).
+    ``read_instances(segmentation, shape, max_pixels, max_instances)`` reads another segmentation
+    format (:class:`~.segmentation_inputs.InstanceReader`); default: ``InstanceSegmentation``."""
     frame_id = color.header.frame_id or camera_info.header.frame_id
     if not frame_id:
         raise InputError("missing_frame_id", "colour image and camera_info have an empty header.frame_id: the "
                          "outputs need the camera optical frame")
+    for role, msg in (("depth image", depth), ("camera_info", camera_info)):
+        if msg.header.frame_id and msg.header.frame_id != frame_id:
+            raise InputError("frame_id_mismatch", f"{role} is in frame {msg.header.frame_id!r} but the colour image in "
+                             f"{frame_id!r}: depth must be registered to the colour camera (e.g. "
+                             "aligned_depth_to_color) and camera_info must be the colour camera's")
     rgb = color_from_image(color, max_pixels)
     shape = rgb.shape[:2]
-    metres, invalid = depth_from_image(depth, max_pixels)
+    metres, invalid, outside = depth_from_image(depth, max_pixels, depth_range)
     if metres.shape != shape:
         raise InputError("size_mismatch", f"depth image is {metres.shape[1]}x{metres.shape[0]} but the colour image is "
                          f"{shape[1]}x{shape[0]}: depth must be registered to the colour camera")
     intrinsics = intrinsics_from_camera_info(camera_info, shape)
-    instances, issues = instances_from_segmentation(segmentation, shape, max_pixels)
+    distortion = distortion_from_camera_info(camera_info)
+    instances, issues = (read_instances or instances_from_segmentation)(segmentation, shape, max_pixels, max_instances)
+    if outside:
+        issues.insert(0, InputIssue("depth_out_of_range", f"depth image has {outside} pixels outside depth.min.."
+                                    f"depth.max = {depth_range[0]:g}..{depth_range[1]:g} m: treated as no depth",
+                                    level="info"))
     if invalid:
         issues.insert(0, InputIssue("invalid_depth", f"depth image has {invalid} NaN, infinite or negative pixels: "
                                     "treated as no depth", level="info"))
     if instances and not np.any(metres > 0):
-        issues.insert(0, InputIssue("no_valid_depth", "depth image has no valid pixel (all zero or invalid): every "
-                                    "instance gets status TOO_FEW_POINTS"))
+        issues.insert(0, InputIssue("no_valid_depth", "depth image has no valid pixel (all zero, invalid or outside "
+                                    f"depth.min..depth.max = {depth_range[0]:g}..{depth_range[1]:g} m): every instance "
+                                    "gets status TOO_FEW_POINTS"))
     try:
-        frame = FrameInput(rgb=rgb, depth=metres, intrinsics=intrinsics, instances=instances)
+        frame = FrameInput(rgb=rgb, depth=metres, intrinsics=intrinsics, instances=instances, distortion=distortion)
     except ValueError as error:  # already checked above; kept so a future check cannot crash the node
         raise InputError("invalid_frame", str(error)) from None
     return ConvertedFrame(frame=frame, stamp=color.header.stamp, frame_id=frame_id, issues=tuple(issues))
@@ -277,6 +328,7 @@ def object_pose(estimate: ObjectEstimate) -> Any:
     msg.category = estimate.category
     msg.class_id = int(estimate.class_id)
     msg.instance_id = int(estimate.instance_id)
+    msg.track_id = int(estimate.track_id)
     msg.score = float(estimate.score)
     x, y, z = (float(v) for v in estimate.translation)
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = x, y, z
@@ -300,8 +352,8 @@ def object_pose_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstim
 
 
 def child_frame_id(prefix: str, estimate: ObjectEstimate) -> str:
-    """TF frame of an object: ``<prefix><category>_<instance id>``."""
-    return f"{prefix}{estimate.category}_{estimate.instance_id}"
+    """TF frame of an object: ``<prefix><category>_<track id>`` (the instance id when untracked)."""
+    return f"{prefix}{estimate.category}_{estimate.track_id or estimate.instance_id}"
 
 
 def transforms(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate], prefix: str) -> list[Any]:
@@ -337,7 +389,8 @@ def marker_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate],
     markers = [Marker(header=header, action=Marker.DELETEALL)]
 
     def base(ns: str, estimate: ObjectEstimate, kind: int) -> Any:
-        marker = Marker(header=header, ns=ns, id=int(estimate.instance_id), type=kind, action=Marker.ADD, lifetime=duration)
+        marker = Marker(header=header, ns=ns, id=int(estimate.track_id or estimate.instance_id), type=kind,
+                        action=Marker.ADD, lifetime=duration)
         marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = (float(v) for v in estimate.translation)
         q = [float(v) for v in estimate.quaternion_xyzw]
         marker.pose.orientation.x, marker.pose.orientation.y, marker.pose.orientation.z, marker.pose.orientation.w = q
@@ -382,6 +435,6 @@ def marker_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate],
         label.pose.orientation.w = 1.0
         label.scale.z = text_height
         label.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
-        label.text = f"{estimate.category} {estimate.instance_id} ({estimate.score:.2f})"
+        label.text = f"{estimate.category} {estimate.track_id or estimate.instance_id} ({estimate.score:.2f})"
         markers.append(label)
     return MarkerArray(markers=markers)

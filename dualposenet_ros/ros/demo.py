@@ -23,7 +23,7 @@ and concurrent demos do not see each other. The processes are started directly, 
 demo report each one's exit status and log), and always stopped on exit: SIGINT, a wait, then
 SIGKILL (also when the demo is interrupted or terminated).
 
-The node runs with its defaults except ``qos.reliability: reliable`` (the camera and the bag
+The node runs with its defaults except reliable inputs (``qos_overrides``; the camera and the bag
 player publish reliably, so a frame is never lost to a busy CPU) and whatever ``--node-param``
 sets. Unless already set, the processes get ``OMP_WAIT_POLICY=PASSIVE`` and a Fast DDS profile
 with a 50 ms heartbeat for reliable writers (see :func:`.processes.ros_environment`: both cut the
@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
@@ -61,7 +62,7 @@ class DemoError(ProcessError):
 def node_parameters(args: argparse.Namespace) -> dict[str, Any]:
     # Reliable inputs: the synthetic camera and the bag player publish reliably, so a frame whose
     # fragments a busy CPU dropped is resent instead of lost (a best-effort reader loses it).
-    parameters: dict[str, Any] = {"device": args.device, "refine.mode": args.refine, "qos.reliability": "reliable"}
+    parameters: dict[str, Any] = {"device": args.device, "refine.mode": args.refine, **reliable_input_overrides()}
     if args.checkpoint:
         parameters["checkpoint"] = str(Path(args.checkpoint).expanduser().resolve())
     for item in args.node_param or ():
@@ -506,4 +507,4 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait, once every frame is sent, for an estimate when none came (default 60)")
     parser.add_argument("--all-frames", action="store_true", help="print the table of every estimated frame")
     parser.add_argument("--node-param", action="append", metavar="NAME:=VALUE",
-                        help="extra parameter of the node (repeatable), e.g. qos.reliability:=reliable")
+                        help="extra parameter of the node (repeatable), e.g. refine.time_budget:=1.0")

@@ -4,18 +4,27 @@
 thread-safe) and turns what happened since the previous report into a
 ``diagnostic_msgs/DiagnosticStatus``: input and processing rates, latency (input stamp to
 publication), dropped and rejected frames (per reason), instances and inputs that went silent.
+Latency statistics are medians and maxima over the period and leave out stamps older than
+``stale_after`` (a replayed or wrongly stamped frame is counted as ``stale_stamp`` instead of
+turning the statistics into nonsense). :class:`InputCompleteness` tells which inputs were missing
+from the sets that never got complete (lost images: README, "Large images over DDS"), and
+:class:`StampOrder` notices stamps that repeat or go backwards.
 """
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["NodeStatistics", "RateLimitedLog", "Report"]
+__all__ = ["InputCompleteness", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder"]
+
+STALE_AFTER = 10.0
+"""Seconds: a frame whose stamp is older than this when estimated is left out of the latency statistics."""
 
 
 class RateLimitedLog:
@@ -77,8 +86,10 @@ class Report:
 class NodeStatistics:
     """Thread-safe counters of the node; :meth:`report` summarises and starts a new period."""
 
-    def __init__(self, inputs: Iterable[str], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, inputs: Iterable[str], clock: Callable[[], float] = time.monotonic,
+                 stale_after: float = STALE_AFTER) -> None:
         self._clock = clock
+        self.stale_after = stale_after
         self._lock = threading.Lock()
         self.inputs = tuple(inputs)
         self._last_input: dict[str, float | None] = {name: None for name in self.inputs}
@@ -89,7 +100,8 @@ class NodeStatistics:
         self.last_instances = 0
         self._last_sync: float | None = None
         self._all_inputs_since: float | None = None  # when every input had arrived once
-        self._period_start = clock()
+        self._started = clock()
+        self._period_start = self._started
         self._reset_period()
 
     def _reset_period(self) -> None:
@@ -122,11 +134,13 @@ class NodeStatistics:
             self.rejected[reason] += 1
             self._period_problems[f"rejected: {reason}"] += 1
 
-    def issue(self, reason: str, count: int = 1) -> None:
-        """A problem that did not stop the frame (an instance skipped, invalid depth pixels...)."""
+    def issue(self, reason: str, count: int = 1, warn: bool = True) -> None:
+        """A problem that did not stop the frame (an instance skipped, invalid depth pixels...).
+        ``warn=False``: counted only, expected in normal operation (the status stays OK)."""
         with self._lock:
             self.issues[reason] += count
-            self._period_problems[f"issue: {reason}"] += count
+            if warn:
+                self._period_problems[f"issue: {reason}"] += count
 
     def error(self, reason: str) -> None:
         """The estimation itself failed (an exception in the pipeline)."""
@@ -142,8 +156,11 @@ class NodeStatistics:
             self.totals["instances"] += instances
             self.totals["too_few_points"] += too_few_points
             self.last_instances = instances
-            if latency is not None:
+            if latency is not None and -self.stale_after <= latency <= self.stale_after:
                 self._latencies.append(latency)
+            elif latency is not None:  # a stale (or future) stamp: counted, not averaged
+                self.issues["stale_stamp"] += 1
+                self._period_problems["issue: stale_stamp"] += 1
             self._processing.append(processing)
 
     def silent_inputs(self, timeout: float) -> list[tuple[str, float | None]]:
@@ -156,6 +173,15 @@ class NodeStatistics:
                 return []
             return [(name, None if t is None else now - t) for name, t in self._last_input.items()
                     if t is None or now - t > timeout]
+
+    def all_silent(self, timeout: float) -> float | None:
+        """Seconds since the last input message (or since start) when no input at all arrived for
+        more than ``timeout`` s, else None."""
+        now = self._clock()
+        with self._lock:
+            times = [t for t in self._last_input.values() if t is not None]
+            last = max(times) if times else self._started
+            return now - last if now - last > timeout else None
 
     def unsynchronised(self, timeout: float) -> bool:
         """Every input arrived within the last ``timeout`` s, but no matched set for ``timeout`` s."""
@@ -184,9 +210,9 @@ class NodeStatistics:
             values: dict[str, str] = {
                 "input rate (Hz)": f"{period['received'] / elapsed:.2f}",
                 "processed rate (Hz)": f"{period['processed'] / elapsed:.2f}",
-                "latency mean (ms)": f"{1e3 * sum(latencies) / len(latencies):.1f}" if latencies else "n/a",
+                "latency median (ms)": f"{1e3 * statistics.median(latencies):.1f}" if latencies else "n/a",
                 "latency max (ms)": f"{1e3 * max(latencies):.1f}" if latencies else "n/a",
-                "processing time mean (ms)": f"{1e3 * sum(processing) / len(processing):.1f}" if processing else "n/a",
+                "processing time median (ms)": f"{1e3 * statistics.median(processing):.1f}" if processing else "n/a",
                 "frames received": str(self.totals["received"]),
                 "frames processed": str(self.totals["processed"]),
                 "frames dropped": str(self.totals["dropped"]),
@@ -215,7 +241,7 @@ class NodeStatistics:
         elif others:
             level, message = "warn", ", ".join(f"{key} ({problems[key]})" for key in others)
         elif total_received == 0:
-            level, message = "ok", "waiting for input"
+            level, message = "ok", "waiting for input"  # silent inputs are reported as problems by the node
         else:
             level, message = "ok", f"{period['processed']} frames in {elapsed:.1f} s"
         if period["dropped"] and level == "ok":
@@ -233,3 +259,71 @@ def diagnostic_array(report: Report, name: str, hardware_id: str, stamp: Any) ->
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array
+
+
+class StampOrder:
+    """Notices frames whose stamp repeats the previous frame's or goes back in time."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def check(self, stamp_ns: int) -> str | None:
+        """``"repeated"``, ``"backwards"`` or None for the stamp of the next frame (nanoseconds)."""
+        last, self._last = self._last, stamp_ns if self._last is None else max(self._last, stamp_ns)
+        if last is None or stamp_ns > last:
+            return None
+        return "repeated" if stamp_ns == last else "backwards"
+
+
+class InputCompleteness:
+    """Which inputs are missing from the sets that never became complete (exact stamps).
+
+    Every input message is recorded by stamp; a set (one stamp) that was not synchronised is final
+    once stamps more than ``horizon`` seconds newer arrived, or no input arrived for ``horizon``
+    seconds (the stream stopped): its missing inputs are counted. Thread-safe; at most
+    ``capacity`` stamps are remembered."""
+
+    def __init__(self, inputs: Iterable[str], horizon: float = 1.0, capacity: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inputs = tuple(inputs)
+        self._clock = clock
+        self._last_received = clock()
+        self.horizon_ns = int(horizon * 1e9)
+        self.capacity = capacity
+        self._seen: OrderedDict[int, set[str]] = OrderedDict()
+        self._newest: int | None = None
+        self._lock = threading.Lock()
+        self.complete = 0
+        self.incomplete = 0
+        self.missing: Counter[str] = Counter()
+
+    def received(self, role: str, stamp_ns: int) -> None:
+        with self._lock:
+            self._last_received = self._clock()
+            self._seen.setdefault(stamp_ns, set()).add(role)
+            self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
+            while len(self._seen) > self.capacity:
+                self._finish(*self._seen.popitem(last=False))
+
+    def synchronised(self, stamp_ns: int) -> None:
+        with self._lock:
+            if self._seen.pop(stamp_ns, None) is not None:
+                self.complete += 1
+
+    def collect(self) -> Counter[str]:
+        """Missing inputs of the sets that became final since the previous call (input -> sets)."""
+        with self._lock:
+            before = self.missing.copy()
+            if self._newest is not None:
+                idle = self._clock() - self._last_received > self.horizon_ns * 1e-9
+                for stamp in [s for s in self._seen if idle or s < self._newest - self.horizon_ns]:
+                    self._finish(stamp, self._seen.pop(stamp))
+            return self.missing - before
+
+    def _finish(self, stamp: int, roles: set[str]) -> None:
+        missing = [role for role in self.inputs if role not in roles]
+        if missing:
+            self.incomplete += 1
+            self.missing.update(missing)
+        else:
+            self.complete += 1  # complete but never matched (e.g. sync replaced it): not an input problem

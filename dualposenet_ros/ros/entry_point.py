@@ -1,5 +1,7 @@
-"""The life cycle every executable of this package shares: init, build the node, spin, clean up.
+"""The life cycle every executable of this package shares: DDS profile, init, build the node, spin, clean up.
 
+Before ``rclpy.init`` creates the DDS participant, the package's Fast DDS profile for large images
+is selected unless the user chose one (:func:`~.dds_profile.use_shipped_profile`; logged once).
 A node that cannot start (bad parameters, no model) logs one fatal line and the process exits 1;
 Ctrl-C or an external shutdown ends it with 0; the node and the context are always released.
 """
@@ -9,14 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .dds_profile import use_shipped_profile
+
 
 def run_node(name: str, make_node: Callable[[], Any], spin: Callable[[Any], None],
              startup_errors: tuple[type[BaseException], ...], args: list[str] | None = None) -> int:
     """Run ``make_node()`` with ``spin(node)``; returns the process exit status."""
+    profile_note = use_shipped_profile()  # before rclpy.init: Fast DDS reads it when the participant is created
+
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=args)
+    if profile_note is not None:
+        level, line = profile_note
+        logger = rclpy.logging.get_logger(name)
+        if level == "warning":
+            logger.warning(line)
+        else:
+            logger.info(line)
     node = None
     try:
         try:

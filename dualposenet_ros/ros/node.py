@@ -2,8 +2,11 @@
 
 Subscribes (relative names, remappable): ``color/image`` (rgb8/bgr8), ``depth/image`` (16UC1 in
 millimetres or 32FC1 in metres, registered to the colour camera), ``color/camera_info`` and
-``segmentation`` (``dualposenet_ros/InstanceSegmentation``), sensor-data QoS by default, matched by
-exact stamps (or approximately, ``sync.mode: approximate``).
+``segmentation`` (``dualposenet_ros/InstanceSegmentation``), sensor-data QoS (best effort) unless
+changed with the standard ``qos_overrides.<topic>.subscription.*`` parameters, matched by exact
+stamps (or approximately, ``sync.mode: approximate``). Inputs that arrive incomplete (a lost
+image: README, "Large images over DDS") or silent, and stamps that repeat or go backwards, are
+warned about (rate-limited), counted and shown in diagnostics.
 
 Publishes, stamped with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``), a TF
 frame ``<frame_prefix><category>_<instance>`` per object under the camera optical frame,
@@ -11,11 +14,12 @@ frame ``<frame_prefix><category>_<instance>`` per object under the camera optica
 TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs with TF disabled.
 
 Threading: the subscription callbacks only hand each matched set of messages to a one-frame slot
-(:class:`~.frame_queue.LatestFrameSlot`); an inference thread takes the newest frame, converts,
+(:class:`~.latest_frame_slot.LatestFrameSlot`); an inference thread takes the newest frame, converts,
 estimates with the shared :class:`~dualposenet_ros.pipeline.PoseEstimator` and publishes. A frame
 that arrives while another waits replaces it and is counted as dropped, so latency stays bounded
 when frames come faster than the network runs. Nothing a message contains can stop the node: a bad
 frame is rejected with a rate-limited warning that says why and is counted in diagnostics.
+On shutdown (Ctrl-C) a frame in progress is abandoned: refinement stops between two iterations.
 """
 
 from __future__ import annotations
@@ -28,29 +32,22 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import rclpy
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
-from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from ..estimates import EstimateStatus
+from ..tracking import Tracker, gate
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
-from .diagnostics import NodeStatistics, RateLimitedLog, diagnostic_array
+from .detections import detection3d_array
+from .diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder, diagnostic_array
 from .entry_point import run_node
-from .frame_queue import LatestFrameSlot
-from .parameters import (
-    ESTIMATOR_PARAMETERS,
-    NodeConfig,
-    ParameterError,
-    declare_parameters,
-    estimator_settings,
-    parameter_values,
-    specs,
-    validate,
-)
+from .latest_frame_slot import LatestFrameSlot
+from .parameters import ESTIMATOR_PARAMETERS, NodeConfig, ParameterError, estimator_settings, node_parameter_table, validate
+from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:
     from ..pipeline import PoseEstimator
@@ -58,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 
 NODE_NAME = "dualposenet"
+DDS_HINT = 'README, "Large images over DDS"'
+SHUTDOWN_WAIT = 1.5
+"""Seconds shutdown waits for the frame in progress (refinement stops at once; a network pass may not)."""
 TF_DISABLED = "TF output disabled: install tf2_ros or build tf2_msgs (tools/setup.sh does)"
 
 INPUTS: tuple[tuple[str, str], ...] = (
@@ -73,10 +73,14 @@ class StartupError(RuntimeError):
     """The node cannot start (the model cannot be loaded...)."""
 
 
-def _input_types() -> tuple[Any, ...]:
-    from dualposenet_ros.msg import InstanceSegmentation
-
-    return Image, Image, CameraInfo, InstanceSegmentation
+def _input_types(segmentation_format: str) -> tuple[Any, ...]:
+    try:
+        segmentation = segmentation_type(segmentation_format)
+    except ImportError as error:
+        package = "vision_msgs" if segmentation_format == "detections_masks" else "yolo_msgs"
+        raise StartupError(f"segmentation_format {segmentation_format} needs the {package} messages ({error}): "
+                           f"install {package} (tools/setup.sh builds it where no ROS provides it)") from None
+    return Image, Image, CameraInfo, segmentation
 
 
 class DualPoseNetNode(Node):
@@ -90,12 +94,15 @@ class DualPoseNetNode(Node):
     def __init__(self, *, estimator: PoseEstimator | None = None, node_name: str = NODE_NAME,
                  **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        values = declare_parameters(self)
+        self._parameter_table = node_parameter_table()
+        values = self._parameter_table.declare(self)
         self.config: NodeConfig = validate(values)
         self._settings_lock = threading.Lock()
         self._settings = estimator_settings(values)
         self._rate_limited = RateLimitedLog(self.get_logger(), self.config.warning_period)
         self.stats = NodeStatistics(role for role, _ in INPUTS)
+        self._completeness = InputCompleteness(role for role, _ in INPUTS)
+        self._stamp_order = StampOrder()
         self._closing = threading.Event()
 
         self._model_source = "injected estimator" if estimator is not None else (
@@ -103,9 +110,7 @@ class DualPoseNetNode(Node):
         self.estimator = estimator if estimator is not None else self._load_estimator()
         self.estimator.settings = self._settings
 
-        self.add_pre_set_parameters_callback(self._coerce_parameters)
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._parameter_table.attach(self, self._apply_parameters)
 
         config = self.config
         self._objects_pub = self.create_publisher(_object_array_type(), "~/objects", 10) if config.publish_objects else None
@@ -128,15 +133,22 @@ class DualPoseNetNode(Node):
         if config.publish_tf:
             self._start_tf()
 
+        self._detections_pub = self._detections_publisher() if config.publish_detections else None
+        self._tracker = Tracker(config.tracking)
+        self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
+                                               mask_timeout=config.mask_timeout)
+        input_types = _input_types(config.segmentation_format)
+
         self._slot: LatestFrameSlot[tuple[Any, ...]] = LatestFrameSlot()
         self._worker = threading.Thread(target=self._work, name="dualposenet-inference", daemon=True)
         self._worker.start()
 
         self._message_filters = load_message_filters()
-        qos = self._input_qos()
         self._subscribers = []
-        for (role, topic), msg_type in zip(INPUTS, _input_types()):
-            subscriber = self._message_filters.Subscriber(self, msg_type, topic, qos_profile=qos)
+        for (role, topic), msg_type in zip(INPUTS, input_types):
+            subscriber = self._message_filters.Subscriber(
+                self, msg_type, topic, qos_profile=self._input_qos(),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
             subscriber.registerCallback(self._on_input, role)
             self._subscribers.append(subscriber)
         if config.sync_mode == "approximate":
@@ -145,6 +157,13 @@ class DualPoseNetNode(Node):
         else:
             self._sync = self._message_filters.TimeSynchronizer(self._subscribers, config.sync_queue_size)
         self._sync.registerCallback(self._on_frame)
+        self._masks_sub = None
+        if self._instance_reader.masks is not None:  # detections_masks: any number of mask images per stamp
+            qos = self._input_qos()
+            qos.depth = 100
+            self._masks_sub = self.create_subscription(
+                Image, MASKS_TOPIC, self._instance_reader.masks.add, qos,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
 
         self._diagnostics_timer = self.create_timer(config.diagnostics_period, self._on_diagnostics_timer)
         self.get_logger().info(self._startup_summary())
@@ -166,6 +185,16 @@ class DualPoseNetNode(Node):
         except Exception as error:  # CheckpointError, OSError, RuntimeError (CUDA), ...
             raise StartupError(f"cannot load the model from {source}: {error}") from error
 
+    def _detections_publisher(self) -> Any:
+        """``~/detections`` publisher; without vision_msgs, log an error and run without it."""
+        try:
+            from vision_msgs.msg import Detection3DArray
+        except ImportError as error:
+            self.get_logger().error(f"~/detections disabled: vision_msgs is not installed ({error}); install it or "
+                                    "run tools/setup.sh, which builds it")
+            return None
+        return self.create_publisher(Detection3DArray, "~/detections", 10)
+
     def _start_tf(self) -> None:
         """Create the TF broadcaster; without tf2_ros and tf2_msgs, log an error and run without TF."""
         try:
@@ -177,22 +206,24 @@ class DualPoseNetNode(Node):
         self._tf = self._tf_module.TransformBroadcaster(self)
         self._tf_state = "/tf"
 
-    def _input_qos(self) -> QoSProfile:
-        """Sensor-data QoS (best effort, volatile, keep last ``qos.depth``) or its reliable twin."""
-        reliability = (ReliabilityPolicy.BEST_EFFORT if self.config.qos_reliability == "best_effort"
-                       else ReliabilityPolicy.RELIABLE)
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.config.qos_depth, reliability=reliability,
-                          durability=DurabilityPolicy.VOLATILE)
+    @staticmethod
+    def _input_qos() -> QoSProfile:
+        """Sensor-data QoS (best effort, volatile, keep last 5), what camera drivers publish; the
+        ``qos_overrides.<topic>.subscription.*`` parameters change it per input."""
+        profile = qos_profile_sensor_data
+        return QoSProfile(history=profile.history, depth=profile.depth, reliability=profile.reliability,
+                          durability=profile.durability)
 
     def _startup_summary(self) -> str:
         config = self.config
-        topics = ", ".join(f"{role} {sub.sub.topic_name}" for (role, _), sub in zip(INPUTS, self._subscribers))
+        topics = ", ".join(f"{role} {sub.sub.topic_name} ({_reliability(sub.sub)})"
+                           for (role, _), sub in zip(INPUTS, self._subscribers))
         sync = "exact" if config.sync_mode == "exact" else f"approximate (slop {config.sync_slop:g} s)"
         fallbacks = [name for name, module in (("message_filters", self._message_filters), ("tf2_ros", self._tf_module))
                      if module is not None and is_fallback(module)]
         return (f"ready: model {self._model_source} on {getattr(self.estimator, 'device', '?')}, "
-                f"refine {self.settings.refine.value}; inputs {topics} ({config.qos_reliability}, depth "
-                f"{config.qos_depth}), sync {sync}, queue {config.sync_queue_size}; TF {self._tf_state}"
+                f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, queue {config.sync_queue_size}; "
+                f"TF {self._tf_state}"
                 + (f"; built-in stand-ins for {', '.join(fallbacks)}" if fallbacks else ""))
 
     # -- parameters -----------------------------------------------------------------------------
@@ -203,35 +234,15 @@ class DualPoseNetNode(Node):
         with self._settings_lock:
             return self._settings
 
-    def _coerce_parameters(self, parameters: list[Parameter]) -> list[Parameter]:
-        """``ros2 param set ... 1`` for a floating-point parameter: accept the integer as 1.0."""
-        kinds = {spec.name: type(spec.default) for spec in specs()}
-        coerced = []
-        for parameter in parameters:
-            if kinds.get(parameter.name) is float and parameter.type_ == Parameter.Type.INTEGER:
-                parameter = Parameter(parameter.name, Parameter.Type.DOUBLE, float(parameter.value))
-            coerced.append(parameter)
-        return coerced
-
-    def _check_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        changed = {parameter.name: parameter.value for parameter in parameters}
-        if not any(name in ESTIMATOR_PARAMETERS for name in changed):
-            return SetParametersResult(successful=True)
-        values = parameter_values(self)
-        values.update(changed)
-        try:
-            estimator_settings(values)
-        except ParameterError as error:
-            return SetParametersResult(successful=False, reason=str(error))
-        return SetParametersResult(successful=True)
-
-    def _apply_parameters(self, parameters: list[Parameter]) -> None:
-        if not any(parameter.name in ESTIMATOR_PARAMETERS for parameter in parameters):
+    def _apply_parameters(self, names: list[str]) -> None:
+        """Accepted run-time changes (the parameter table checked them): new estimator settings."""
+        names = [name for name in names if name in ESTIMATOR_PARAMETERS]
+        if not names:
             return
-        settings = estimator_settings(parameter_values(self))
+        settings = estimator_settings(self._parameter_table.values(self))
         with self._settings_lock:
             previous, self._settings = self._settings, settings
-        changes = ", ".join(f"{p.name} = {p.value}" for p in parameters if p.name in ESTIMATOR_PARAMETERS)
+        changes = ", ".join(f"{name} = {self.get_parameter(name).value}" for name in names)
         self.get_logger().info(f"estimator settings changed ({changes}); refine mode {previous.refine.value} -> "
                                f"{settings.refine.value}, applied from the next frame")
 
@@ -239,8 +250,22 @@ class DualPoseNetNode(Node):
 
     def _on_input(self, msg: Any, role: str) -> None:
         self.stats.input_received(role)
+        if self.config.sync_mode == "exact":
+            self._completeness.received(role, _stamp_ns(msg))
 
     def _on_frame(self, color: Any, depth: Any, camera_info: Any, segmentation: Any) -> None:
+        stamp_ns = _stamp_ns(color)
+        self._completeness.synchronised(stamp_ns)
+        order = self._stamp_order.check(stamp_ns)
+        if order is not None:
+            self.stats.issue(f"stamp_{order}")
+            stamp = f"{color.header.stamp.sec}.{color.header.stamp.nanosec:09d}"
+            if order == "repeated":  # a second frame with the same stamp: outputs and TF would be ambiguous
+                self._rate_limited.warning("stamp:repeated", f"frame stamped {stamp} repeats the previous frame's "
+                                           "stamp: skipped (each frame needs its own stamp)")
+                return
+            self._rate_limited.warning("stamp:backwards", f"frame stamped {stamp} is older than an earlier frame "
+                                       "(time went backwards: a bag restarted or the camera clock jumped); estimated")
         replaced = self._slot.put((color, depth, camera_info, segmentation))
         self.stats.frame_synchronised(replaced)
 
@@ -266,26 +291,35 @@ class DualPoseNetNode(Node):
     def _process(self, color: Any, depth: Any, camera_info: Any, segmentation: Any) -> None:
         started = time.monotonic()
         try:
-            converted = conversions.frame_from_messages(color, depth, camera_info, segmentation,
-                                                        max_pixels=self.config.max_image_pixels)
+            converted = conversions.frame_from_messages(
+                color, depth, camera_info, segmentation, max_pixels=self.config.max_image_pixels,
+                depth_range=(self.config.depth_min, self.config.depth_max), max_instances=self.config.max_instances,
+                read_instances=self._instance_reader)
         except conversions.InputError as error:
             self.stats.frame_rejected(error.reason)
             self._rate_limited.warning(f"rejected:{error.reason}", f"frame rejected: {error}")
             return
         for issue in converted.issues:
-            self.stats.issue(issue.reason)
+            self.stats.issue(issue.reason, issue.count, warn=issue.level != "info")
             self._rate_limited(issue.level, f"issue:{issue.reason}", issue.message)
 
         settings = self.settings
         if self.estimator.settings is not settings:
             self.estimator.settings = settings
         try:
-            estimates = self.estimator.estimate(converted.frame, refine=settings.refine)
+            estimates = self.estimator.estimate(converted.frame, refine=settings.refine, should_stop=self._closing.is_set)
         except Exception as error:
             self.stats.error("estimation_failed")
             self._rate_limited.error("estimation_failed", f"estimation failed: {error!r}\n{traceback.format_exc()}")
             return
 
+        if self._closing.is_set():
+            self.get_logger().info("shutting down: the frame in progress was abandoned")
+            return
+        if getattr(self.estimator, "last_refine_stopped", None) == "time budget":
+            self.stats.issue("refine_time_budget", warn=False)
+            self._rate_limited.info("refine_time_budget", f"refinement stopped after refine.time_budget = "
+                                    f"{settings.refine_time_budget:g} s; the best pose so far is published")
         published, too_few = [], 0
         for estimate in estimates:
             if not conversions.estimate_is_finite(estimate):
@@ -301,10 +335,22 @@ class DualPoseNetNode(Node):
                     f"valid depth points in its mask (min_points {settings.min_points}); published with status "
                     "TOO_FEW_POINTS")
             published.append(estimate)
+        published = self._gate_and_track(published, converted.stamp)
         if self._closing.is_set() or not self.context.ok():
             return
         self._publish(converted, published)
         self.stats.frame_processed(self._latency(converted.stamp), time.monotonic() - started, len(published), too_few)
+
+    def _gate_and_track(self, estimates: list[Any], stamp: Any) -> list[Any]:
+        """Gated estimates get a status saying why (counted); the others a track id (and smoothing)."""
+        config = self.config
+        estimates = gate(estimates, config.min_score, config.max_consistency_residual)
+        for estimate in estimates:
+            if estimate.status == EstimateStatus.LOW_SCORE:
+                self.stats.issue("gated_low_score", warn=False)
+            elif estimate.status == EstimateStatus.HIGH_RESIDUAL:
+                self.stats.issue("gated_high_residual", warn=False)
+        return self._tracker.update(estimates, int(stamp.sec) + int(stamp.nanosec) * 1e-9)
 
     def _latency(self, stamp: Any) -> float | None:
         stamp_time = Time.from_msg(stamp, clock_type=self.get_clock().clock_type)
@@ -320,6 +366,8 @@ class DualPoseNetNode(Node):
             transforms = conversions.transforms(stamp, frame_id, estimates, self.config.frame_prefix)
             if transforms:
                 self._tf.sendTransform(transforms)
+        if self._detections_pub is not None:
+            self._detections_pub.publish(detection3d_array(stamp, frame_id, estimates))
         if self._markers_pub is not None:
             self._markers_pub.publish(conversions.marker_array(stamp, frame_id, estimates, self.config.marker_lifetime))
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
@@ -333,6 +381,19 @@ class DualPoseNetNode(Node):
     def _on_diagnostics_timer(self) -> None:
         timeout = self.config.input_timeout
         topics = {role: sub.sub.topic_name for (role, _), sub in zip(INPUTS, self._subscribers)}
+        silent = self.stats.all_silent(timeout)
+        if silent is not None:
+            self.stats.note_problem("inputs silent")
+            self._rate_limited.warning("silent", f"no input message for {silent:.1f} s: is the camera running, and are "
+                                       f"the topics right ({', '.join(topics.values())})?")
+        missing = self._completeness.collect()
+        if missing:
+            for role, count in missing.items():
+                self.stats.issue(f"incomplete_{role}", count)
+            names = ", ".join(f"{role} on {topics[role]} ({count} sets)" for role, count in missing.items())
+            self._rate_limited.warning("incomplete", f"inputs arrive incomplete: frame sets without {names}, so they "
+                                       f"cannot be synchronised; large best-effort images are lost with DDS defaults: "
+                                       f"see {DDS_HINT}")
         for role, age in self.stats.silent_inputs(timeout):
             self.stats.issue(f"missing_{role}")
             others = ", ".join(name for name, _ in INPUTS if name != role)
@@ -353,6 +414,8 @@ class DualPoseNetNode(Node):
             "sync": self.config.sync_mode,
             "TF": self._tf_state,
             "pending frame": self._slot.pending,
+            "input sets complete": self._completeness.complete,
+            "input sets incomplete": self._completeness.incomplete,
         })
         if self._diagnostics_pub is not None:
             self._diagnostics_pub.publish(diagnostic_array(report, f"{self.get_name()}: pose estimation",
@@ -369,8 +432,18 @@ class DualPoseNetNode(Node):
             slot.close()
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive() and worker is not threading.current_thread():
-            worker.join(timeout=30.0)
+            worker.join(timeout=SHUTDOWN_WAIT)  # refinement stops at once; a daemon thread cannot hold the process
         super().destroy_node()
+
+
+def _stamp_ns(msg: Any) -> int:
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _reliability(subscription: Any) -> str:
+    """The reliability a subscription got (after qos_overrides), for the start-up line."""
+    return str(subscription.qos_profile.reliability.name).lower()
 
 
 def _object_array_type() -> Any:

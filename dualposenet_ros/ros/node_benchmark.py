@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
@@ -288,7 +289,7 @@ def _run(args: argparse.Namespace) -> int:
             context = rclpy.context.Context()
             rclpy.init(context=context, domain_id=domain)
             bench = None
-            parameters = {"device": device, "qos.reliability": "reliable", "publish.debug_image": False}
+            parameters = {"device": device, **reliable_input_overrides(), "publish.debug_image": False}
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
             node = ChildProcess("dualposenet_node", [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"),

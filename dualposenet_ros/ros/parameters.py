@@ -1,21 +1,25 @@
-"""Parameters of the dualposenet node: declaration, validation and the settings they make.
+"""Parameters of the package's nodes: one declaration, one set of rules, at start and at run time.
 
-Every parameter is listed once in :data:`SPECS` (name, default, description, whether it can change
-while the node runs). ``config/dualposenet.yaml`` documents the same list with the same defaults.
+Every parameter is a :class:`Spec` (name, default, description, whether it may change while the
+node runs, and its rule: an inclusive range, a list of choices or a pattern). A
+:class:`ParameterTable` declares the specs on a node with descriptors that carry the description
+and the range (``FloatingPointRange`` / ``IntegerRange``, so ``ros2 param describe`` shows them),
+checks every value at start (raising :class:`ParameterError` that lists each problem by name) and
+applies the same rules to ``ros2 param set``: an integer given for a floating-point parameter is
+accepted as that number at start and at run time alike.
 
-* Estimator settings (``min_points``, ``passes``, ``inlier_radius``, ``seed``, ``amp`` and
-  ``refine.*``) can be changed at run time (``ros2 param set /dualposenet refine.mode feature``);
-  the next frame uses them. Their defaults are the pipeline's own (``EstimatorSettings()``).
-* Everything else is read-only after start (it shapes subscriptions, publishers and the model).
-
-:func:`validate` checks all values at once and raises :class:`ParameterError` listing every
-problem, so a wrong configuration fails at start with a message that names the parameter.
+The dualposenet node's parameters are :func:`specs`; ``config/dualposenet.yaml`` documents the
+same list with the same defaults. Estimator settings (``min_points``, ``passes``, ``inlier_radius``,
+``seed``, ``amp`` and ``refine.*``) may change at run time and the next frame uses them; the rest
+shape subscriptions, publishers and the model and are read-only. The input QoS is set with ROS's
+standard ``qos_overrides.<topic>.subscription.<policy>`` parameters (:func:`reliable_input_overrides`).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,17 +28,18 @@ from ..estimates import RefineMode
 
 __all__ = [
     "ESTIMATOR_PARAMETERS",
-    "SPECS",
     "NodeConfig",
     "ParameterError",
+    "ParameterTable",
     "Spec",
-    "declare_parameters",
-    "specs",
     "estimator_settings",
-    "parameter_values",
+    "reliable_input_overrides",
+    "specs",
     "validate",
     "validate_estimator",
 ]
+
+INT_MAX = 2**31 - 1
 
 
 class ParameterError(ValueError):
@@ -43,136 +48,297 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Spec:
+    """One parameter: its default (which fixes its type), what it means and the values it accepts."""
+
     name: str
     default: Any
     description: str
-    dynamic: bool = False  # may change while the node runs
+    dynamic: bool = False
+    """May change while the node runs."""
+    low: float | None = None
+    """Smallest accepted value (inclusive; numbers only)."""
+    high: float | None = None
+    """Largest accepted value (inclusive; numbers only)."""
+    choices: tuple[str, ...] = ()
+    """Accepted values of a string parameter (compared stripped and in lower case)."""
+    pattern: str | None = None
+    """Regular expression a string parameter must match in full; ``pattern_hint`` says it in words."""
+    pattern_hint: str = ""
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def descriptor(self) -> Any:
+        """``ParameterDescriptor`` with the description, read-only flag and range of this spec."""
+        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+        descriptor = ParameterDescriptor(description=self.description, read_only=not self.dynamic)
+        if self.kind is float and (self.low is not None or self.high is not None):
+            low = -math.inf if self.low is None else float(self.low)
+            high = math.inf if self.high is None else float(self.high)
+            descriptor.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+        elif self.kind is int and (self.low is not None or self.high is not None):
+            low = -(2**63) if self.low is None else int(self.low)
+            high = 2**63 - 1 if self.high is None else int(self.high)
+            descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=0)]
+        if self.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(self.choices)
+        elif self.pattern_hint:
+            descriptor.additional_constraints = self.pattern_hint
+        return descriptor
+
+    def coerce(self, value: Any) -> Any:
+        """An integer for a floating-point parameter becomes that float; everything else is unchanged."""
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not accepted, or None."""
+        value = self.coerce(value)
+        if type(value) is not self.kind:
+            return f"{self.name} must be {_type_name(self.kind)}, got {value!r}"
+        if self.kind in (int, float):
+            if not math.isfinite(value):
+                return f"{self.name} must be a finite number, got {value!r}"
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                return f"{self.name} must be {self.range_text()}, got {value!r}"
+        if self.kind is str:
+            text = value.strip().lower()
+            if self.choices and text not in self.choices:
+                return f"{self.name} must be {' or '.join(self.choices)}, got {value!r}"
+            if self.pattern is not None and not re.fullmatch(self.pattern, value):
+                return f"{self.name} {self.pattern_hint or 'has an invalid form'}, got {value!r}"
+        return None
+
+    def range_text(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"in [{self.low:g}, {self.high:g}]"
+        return f">= {self.low:g}" if self.low is not None else f"<= {self.high:g}"
 
 
-def _estimator_defaults() -> dict[str, Any]:
-    """Defaults of the estimator parameters, from the pipeline itself (one source of truth)."""
+def _type_name(kind: type) -> str:
+    return {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}[kind]
+
+
+CrossCheck = Callable[[Mapping[str, Any]], list[str]]
+"""Rules between parameters: receives every value by name, returns the problems found."""
+
+
+class ParameterTable:
+    """Declares ``specs`` on a node and enforces their rules at start and at run time.
+
+    ``cross_check`` adds rules between parameters; ``on_change`` runs after accepted run-time
+    changes with the changed names."""
+
+    def __init__(self, specs: Iterable[Spec], cross_check: CrossCheck | None = None) -> None:
+        self.specs = {spec.name: spec for spec in specs}
+        self._cross_check = cross_check
+
+    def problems(self, values: Mapping[str, Any]) -> list[str]:
+        """Every problem of ``values`` (all parameters by name): each spec's rule, then the cross rules."""
+        found = [problem for name, spec in self.specs.items() if (problem := spec.problem(values[name]))]
+        if not found and self._cross_check is not None:
+            found = self._cross_check(values)
+        return found
+
+    def declare(self, node: Any) -> dict[str, Any]:
+        """Declare every parameter (command-line and YAML overrides apply, integers for floats
+        accepted) and return the values; raise :class:`ParameterError` listing every problem."""
+        overrides = getattr(node, "_parameter_overrides", {})  # rclpy keeps --ros-args/-p/YAML values here
+        errors = []
+        for spec in self.specs.values():
+            override = overrides.get(spec.name)
+            requested = spec.coerce(override.value) if override is not None else spec.default
+            problem = spec.problem(requested)
+            if problem is None:
+                node.declare_parameter(spec.name, requested, spec.descriptor(), ignore_override=True)
+            else:
+                errors.append(problem)
+                node.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
+        values = self.values(node)
+        if not errors and self._cross_check is not None:
+            errors = self._cross_check(values)
+        if errors:
+            raise ParameterError("invalid parameter(s):\n  " + "\n  ".join(errors))
+        return values
+
+    def values(self, node: Any) -> dict[str, Any]:
+        """Current values of every parameter of the table on ``node``."""
+        return {name: node.get_parameter(name).value for name in self.specs}
+
+    def attach(self, node: Any, on_change: Callable[[list[str]], None]) -> None:
+        """Apply the rules to run-time changes and call ``on_change(names)`` after accepted ones."""
+        from rcl_interfaces.msg import SetParametersResult
+        from rclpy.parameter import Parameter
+
+        from .compat.rclpy_api import add_set_parameters_callbacks
+
+        def coerce(parameters: list[Any]) -> list[Any]:
+            result = []
+            for parameter in parameters:
+                spec = self.specs.get(parameter.name)
+                if spec is not None and spec.kind is float and parameter.type_ == Parameter.Type.INTEGER:
+                    parameter = Parameter(parameter.name, Parameter.Type.DOUBLE, float(parameter.value))
+                result.append(parameter)
+            return result
+
+        def check(parameters: list[Any]) -> Any:
+            changed = {p.name: p.value for p in parameters if p.name in self.specs}
+            if not changed:
+                return SetParametersResult(successful=True)
+            values = self.values(node)
+            values.update(changed)
+            problems = self.problems(values)
+            return SetParametersResult(successful=not problems, reason="; ".join(problems))
+
+        def changed(parameters: list[Any]) -> None:
+            names = [p.name for p in parameters if p.name in self.specs]
+            if names:
+                on_change(names)
+
+        add_set_parameters_callbacks(node, pre_set=coerce, validate=check, post_set=changed)
+
+
+# -- the dualposenet node -------------------------------------------------------------------------
+
+NODE_REFINE_TIME_BUDGET = 2.0
+"""The node's default refinement time budget per frame (s); the pipeline's default is no limit."""
+
+
+def _estimator_specs() -> tuple[Spec, ...]:
+    """Estimator parameters; defaults from the pipeline itself (one source of truth)."""
     from ..pipeline import EstimatorSettings
 
-    settings = EstimatorSettings()
-    return {
-        "min_points": settings.min_points,
-        "passes": settings.passes,
-        "inlier_radius": float(settings.inlier_radius),
-        "seed": settings.seed,
-        "amp": bool(settings.amp),
-        "refine.mode": RefineMode.parse(settings.refine).value,
-        "refine.encoder.learning_rate": float(settings.refine_encoder.learning_rate),
-        "refine.encoder.iterations": int(settings.refine_encoder.iterations),
-        "refine.encoder.threshold": float(settings.refine_encoder.threshold),
-        "refine.feature.learning_rate": float(settings.refine_feature.learning_rate),
-        "refine.feature.iterations": int(settings.refine_feature.iterations),
-        "refine.feature.threshold": float(settings.refine_feature.threshold),
-    }
+    defaults = EstimatorSettings()
+    encoder, feature = defaults.refine_encoder, defaults.refine_feature
+    return (
+        Spec("min_points", defaults.min_points, "Instances with at most this many valid depth points get status "
+             "TOO_FEW_POINTS.", True, 0, 1_000_000),
+        Spec("passes", defaults.passes, "Centring passes per instance; each keeps the points the previous one put "
+             "inside inlier_radius.", True, 1, 10),
+        Spec("inlier_radius", float(defaults.inlier_radius), "Canonical-frame radius (in object diagonals) of the "
+             "points kept for the next pass.", True, 0.01, 10.0),
+        Spec("seed", defaults.seed, "Seed of the per-instance point sampling (estimates are reproducible).", True,
+             0, INT_MAX),
+        Spec("amp", bool(defaults.amp), "bfloat16 autocast of the un-refined network passes on CUDA (ignored on the "
+             "CPU).", True),
+        Spec("refine.mode", RefineMode.parse(defaults.refine).value, "Test-time refinement of pose consistency: none, "
+             "encoder or feature.", True, choices=tuple(mode.value for mode in RefineMode)),
+        Spec("refine.time_budget", NODE_REFINE_TIME_BUDGET, "Seconds refinement may take per frame; when spent, "
+             "refinement stops and keeps the best pose so far (0 = no limit).", True, 0.0, 3600.0),
+        Spec("refine.encoder.learning_rate", float(encoder.learning_rate), "Adam learning rate of encoder refinement.",
+             True, 1e-9, 1.0),
+        Spec("refine.encoder.iterations", int(encoder.iterations), "Maximum iterations of encoder refinement.",
+             True, 0, 1000),
+        Spec("refine.encoder.threshold", float(encoder.threshold), "Encoder refinement of an instance stops once its "
+             "consistency loss is below this.", True, 0.0, 1.0),
+        Spec("refine.feature.learning_rate", float(feature.learning_rate), "Adam learning rate of feature refinement.",
+             True, 1e-9, 1.0),
+        Spec("refine.feature.iterations", int(feature.iterations), "Maximum iterations of feature refinement.",
+             True, 0, 1000),
+        Spec("refine.feature.threshold", float(feature.threshold), "Feature refinement of an instance stops once its "
+             "consistency loss is below this.", True, 0.0, 1.0),
+    )
 
 
-_ESTIMATOR_DESCRIPTIONS = {
-    "min_points": "Instances with at most this many valid depth points get status TOO_FEW_POINTS (>= 0).",
-    "passes": "Centring passes per instance; each keeps the points the previous one put inside inlier_radius (>= 1).",
-    "inlier_radius": "Canonical-frame radius (in object diagonals) of the points kept for the next pass (> 0).",
-    "seed": "Seed of the per-instance point sampling (estimates are reproducible).",
-    "amp": "bfloat16 autocast of the un-refined network passes on CUDA (ignored on the CPU).",
-    "refine.mode": "Test-time refinement of pose consistency: none, encoder or feature.",
-    "refine.encoder.learning_rate": "Adam learning rate of encoder refinement (> 0).",
-    "refine.encoder.iterations": "Maximum iterations of encoder refinement (>= 0).",
-    "refine.encoder.threshold": "Encoder refinement stops once the consistency loss is below this (>= 0).",
-    "refine.feature.learning_rate": "Adam learning rate of feature refinement (> 0).",
-    "refine.feature.iterations": "Maximum iterations of feature refinement (>= 0).",
-    "refine.feature.threshold": "Feature refinement stops once the consistency loss is below this (>= 0).",
-}
-
-ESTIMATOR_PARAMETERS: tuple[str, ...] = tuple(_ESTIMATOR_DESCRIPTIONS)
-"""Parameters that configure the estimator; they may change at run time."""
+_FRAME_PATTERN = r"[A-Za-z0-9_.-][A-Za-z0-9_./-]*|"
 
 _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("checkpoint", "", "Model checkpoint (path stem, .safetensors or directory); empty = the shipped model."),
     Spec("device", "auto", "Inference device: auto (CUDA when available), cpu, cuda or cuda:N. Without CUDA, "
-         "cuda falls back to the CPU with a warning."),
-    Spec("sync.mode", "exact", "Input synchronisation: exact (identical stamps) or approximate (within sync.slop)."),
-    Spec("sync.queue_size", 10, "Messages kept per input while waiting for a match (>= 1)."),
-    Spec("sync.slop", 0.05, "Approximate synchronisation: largest stamp spread of a matched set, seconds (> 0)."),
-    Spec("qos.reliability", "best_effort", "Input QoS reliability: best_effort (sensor data QoS) or reliable."),
-    Spec("qos.depth", 5, "Input QoS history depth (>= 1)."),
-    Spec("frame_prefix", "dualposenet/", "Prefix of the TF frame of each object: <prefix><category>_<instance>."),
+         "cuda falls back to the CPU with a warning.", pattern=r"\s*(auto|cpu|cuda(:\d+)?)\s*",
+         pattern_hint="must be auto, cpu, cuda or cuda:N"),
+    Spec("sync.mode", "exact", "Input synchronisation: exact (identical stamps) or approximate (within sync.slop).",
+         choices=("exact", "approximate")),
+    Spec("sync.queue_size", 10, "Messages kept per input while waiting for a match.", low=1, high=1000),
+    Spec("sync.slop", 0.05, "Approximate synchronisation: largest stamp spread of a matched set, seconds.",
+         low=1e-6, high=10.0),
+    Spec("depth.min", 0.1, "Depth below this (metres) is treated as no depth (too close for an RGB-D camera).",
+         low=0.0, high=1000.0),
+    Spec("depth.max", 10.0, "Depth above this (metres) is treated as no depth (beyond the camera's range).",
+         low=0.0, high=1000.0),
+    Spec("max_instances", 32, "Instances estimated per frame: the largest masks are kept, the rest counted and "
+         "skipped.", low=1, high=1000),
+    Spec("frame_prefix", "dualposenet/", "Prefix of the TF frame of each object: <prefix><category>_<instance>.",
+         pattern=_FRAME_PATTERN, pattern_hint="must not start with '/' and may only contain letters, digits and _ . / -"),
     Spec("publish.objects", True, "Publish ~/objects (ObjectPoseArray)."),
     Spec("publish.tf", True, "Broadcast a TF frame per object under the camera optical frame."),
     Spec("publish.markers", True, "Publish ~/markers (MarkerArray: boxes, axes, labels)."),
     Spec("publish.debug_image", True, "Publish ~/debug_image (colour image with projected boxes and axes) "
          "while it has subscribers."),
     Spec("publish.diagnostics", True, "Publish a status on /diagnostics every diagnostics_period."),
-    Spec("marker_lifetime", 0.5, "Lifetime of the markers, seconds (0 = until replaced); stale objects vanish."),
-    Spec("max_image_pixels", 4_194_304, "Frames with more pixels (width x height) are rejected (>= 1); the default "
-         "4 Mpixel accepts up to 2048x2048."),
-    Spec("diagnostics_period", 1.0, "Seconds between two /diagnostics statuses (> 0)."),
-    Spec("input_timeout", 3.0, "Seconds an input may be silent, while the others arrive, before a warning (> 0)."),
-    Spec("warning_period", 5.0, "Repeated warnings of the same kind are logged at most once per this many seconds (> 0)."),
+    Spec("publish.detections", True, "Publish ~/detections (vision_msgs/Detection3DArray) when vision_msgs is "
+         "installed."),
+    Spec("segmentation_format", "instance_segmentation", "What the segmentation topic carries: "
+         "instance_segmentation (dualposenet_ros/InstanceSegmentation), detections_masks "
+         "(vision_msgs/Detection2DArray + segmentation/masks images) or yolo_ros (yolo_msgs/DetectionArray).",
+         choices=("instance_segmentation", "detections_masks", "yolo_ros")),
+    Spec("class_map", "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: can, notebook: laptop",
+         "Segmenter class name or id -> category, comma-separated 'class: category' entries (category names map "
+         "to themselves); detections of other classes are skipped and counted."),
+    Spec("segmentation.mask_timeout", 0.5, "detections_masks: seconds to wait for a frame's mask images after its "
+         "detections.", low=0.0, high=10.0),
+    Spec("min_score", 0.0, "Objects whose segmentation score is below this get status LOW_SCORE: kept in "
+         "~/objects, left out of TF, markers and ~/detections.", low=0.0, high=1.0),
+    Spec("max_consistency_residual", 0.0, "Objects whose consistency residual is above this get status "
+         "HIGH_RESIDUAL (kept in ~/objects only); 0 = no limit.", low=0.0, high=1000.0),
+    Spec("tracking.max_missed", 5, "Frames an object keeps its track id while not seen.", low=0, high=100_000),
+    Spec("tracking.gate", 0.5, "Largest centre distance, in object diagonals, between an object and its track "
+         "in the next frame.", low=0.01, high=100.0),
+    Spec("tracking.smoothing", 0.0, "Pose smoothing strength: 0 = raw estimates; towards 1 steadier and slower "
+         "to follow rotation.", low=0.0, high=0.99),
+    Spec("marker_lifetime", 0.5, "Lifetime of the markers, seconds (0 = until replaced); stale objects vanish.",
+         low=0.0, high=3600.0),
+    Spec("max_image_pixels", 4_194_304, "Frames with more pixels (width x height) are rejected; the default "
+         "4 Mpixel accepts up to 2048x2048.", low=1, high=INT_MAX),
+    Spec("diagnostics_period", 1.0, "Seconds between two /diagnostics statuses.", low=0.01, high=3600.0),
+    Spec("input_timeout", 3.0, "Seconds without any input, or without one input while the others arrive, before "
+         "a warning.", low=0.01, high=3600.0),
+    Spec("warning_period", 5.0, "Repeated warnings of the same kind are logged at most once per this many seconds.",
+         low=0.001, high=3600.0),
 )
 
-_STATIC_NAMES = {spec.name for spec in _STATIC_SPECS}
-
-
-def _specs() -> tuple[Spec, ...]:
-    defaults = _estimator_defaults()
-    estimator = tuple(Spec(name, defaults[name], _ESTIMATOR_DESCRIPTIONS[name], dynamic=True)
-                      for name in ESTIMATOR_PARAMETERS)
-    return _STATIC_SPECS[:2] + estimator + _STATIC_SPECS[2:]
-
+ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "refine.mode",
+                                         "refine.time_budget", "refine.encoder.learning_rate",
+                                         "refine.encoder.iterations", "refine.encoder.threshold",
+                                         "refine.feature.learning_rate", "refine.feature.iterations",
+                                         "refine.feature.threshold")
+"""Parameters that configure the estimator; they may change at run time."""
 
 _specs_cache: tuple[Spec, ...] | None = None
 
 
 def specs() -> tuple[Spec, ...]:
-    """Every parameter of the node, in declaration order (built on first use: the estimator
-    defaults come from the pipeline, which imports torch)."""
+    """Every parameter of the dualposenet node, in declaration order (built on first use: the
+    estimator defaults come from the pipeline, which imports torch)."""
     global _specs_cache
     if _specs_cache is None:
-        _specs_cache = _specs()
+        _specs_cache = _STATIC_SPECS[:2] + _estimator_specs() + _STATIC_SPECS[2:]
     return _specs_cache
 
 
-def __getattr__(name: str) -> Any:  # module attribute SPECS, computed on first use
-    if name == "SPECS":
-        return specs()
-    raise AttributeError(name)
+def node_cross_check(values: Mapping[str, Any]) -> list[str]:
+    """Rules between the node's parameters."""
+    if values["depth.min"] >= values["depth.max"]:
+        return [f"depth.min ({values['depth.min']:g}) must be smaller than depth.max ({values['depth.max']:g})"]
+    return []
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean (true/false)"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a floating-point number (write 1.0, not 1)"
-    return "a string"
+def node_parameter_table() -> ParameterTable:
+    return ParameterTable(specs(), node_cross_check)
 
 
-def declare_parameters(node: Any) -> dict[str, Any]:
-    """Declare every parameter on ``node`` (overrides from the command line or a YAML file apply)
-    and return their values by name. Values of the wrong type are collected into one
-    :class:`ParameterError`."""
-    from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.exceptions import ParameterException
-
-    errors = []
-    for spec in specs():
-        descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.dynamic)
-        try:
-            node.declare_parameter(spec.name, spec.default, descriptor)
-        except ParameterException as error:
-            errors.append(f"{spec.name} must be {_type_name(spec.default)}: {error}")
-            node.declare_parameter(spec.name, spec.default, descriptor, ignore_override=True)
-    if errors:
-        raise ParameterError("invalid parameter(s):\n  " + "\n  ".join(errors))
-    return parameter_values(node)
+INPUT_TOPICS = ("color/image", "depth/image", "color/camera_info", "segmentation")
+"""The node's input topics (relative names), as ``qos_overrides`` name them once resolved."""
 
 
-def parameter_values(node: Any) -> dict[str, Any]:
-    """Current values of every parameter of :data:`SPECS` on ``node``."""
-    return {spec.name: node.get_parameter(spec.name).value for spec in specs()}
+def reliable_input_overrides(namespace: str = "/") -> dict[str, str]:
+    """``qos_overrides`` parameters that make the node's inputs (resolved in ``namespace``, not
+    remapped) reliable, e.g. for a recorded bag or a publisher that needs it."""
+    base = namespace.rstrip("/")
+    return {f"qos_overrides.{base}/{topic}.subscription.reliability": "reliable" for topic in INPUT_TOPICS}
 
 
 @dataclass(frozen=True)
@@ -184,8 +350,9 @@ class NodeConfig:
     sync_mode: str
     sync_queue_size: int
     sync_slop: float
-    qos_reliability: str
-    qos_depth: int
+    depth_min: float
+    depth_max: float
+    max_instances: int
     frame_prefix: str
     publish_objects: bool
     publish_tf: bool
@@ -197,53 +364,26 @@ class NodeConfig:
     diagnostics_period: float
     input_timeout: float
     warning_period: float
+    publish_detections: bool = True
+    segmentation_format: str = "instance_segmentation"
+    class_map: Mapping[str, int] | None = None  # segmenter class (lower case) -> class id
+    mask_timeout: float = 0.5
+    min_score: float = 0.0
+    max_consistency_residual: float = 0.0
+    tracking: Any = None  # dualposenet_ros.tracking.TrackerSettings
 
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-_FRAME = re.compile(r"^[A-Za-z0-9_./-]*$")
-
-
-def _check_estimator(values: dict[str, Any], errors: list[str]) -> None:
-    def number(name: str, low: float, inclusive: bool) -> None:
-        value = values[name]
-        ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if inclusive else value > low)
-        if not ok:
-            errors.append(f"{name} must be {'>=' if inclusive else '>'} {low:g}, got {value!r}")
-
-    number("min_points", 0, True)
-    number("passes", 1, True)
-    number("inlier_radius", 0, False)
-    for mode in ("encoder", "feature"):
-        number(f"refine.{mode}.learning_rate", 0, False)
-        number(f"refine.{mode}.iterations", 0, True)
-        number(f"refine.{mode}.threshold", 0, True)
-    try:
-        RefineMode.parse(values["refine.mode"])
-    except ValueError as error:
-        errors.append(f"refine.mode: {error}")
-
-
-def validate_estimator(values: dict[str, Any]) -> None:
-    """Raise :class:`ParameterError` if an estimator parameter is out of range."""
-    errors: list[str] = []
-    _check_estimator(values, errors)
+def validate_estimator(values: Mapping[str, Any]) -> None:
+    """Raise :class:`ParameterError` if an estimator parameter breaks its rule."""
+    table = {spec.name: spec for spec in specs()}
+    errors = [problem for name in ESTIMATOR_PARAMETERS if (problem := table[name].problem(values[name]))]
     if errors:
         raise ParameterError("; ".join(errors))
 
 
-def _choice(values: dict[str, Any], name: str, options: tuple[str, ...], errors: list[str]) -> str:
-    """``values[name]`` normalised (stripped, lower case); an error is recorded if not in ``options``."""
-    value = str(values[name]).strip().lower()
-    if value not in options:
-        errors.append(f"{name} must be {' or '.join(options)}, got {values[name]!r}")
-    return value
-
-
-def validate(values: dict[str, Any]) -> NodeConfig:
+def validate(values: Mapping[str, Any]) -> NodeConfig:
     """Check every value; return the read-only configuration or raise :class:`ParameterError`."""
-    errors: list[str] = []
-    _check_estimator(values, errors)
-
+    errors = node_parameter_table().problems(values)
     checkpoint = str(values["checkpoint"]).strip() or None
     if checkpoint is not None:
         from ..checkpoint import checkpoint_files
@@ -254,41 +394,37 @@ def validate(values: dict[str, Any]) -> NodeConfig:
             errors.append(f"checkpoint {checkpoint!r} not found: missing {' and '.join(missing)}")
         else:
             checkpoint = str(Path(checkpoint).expanduser())
-    device = str(values["device"]).strip().lower()
-    if not _DEVICE.match(device):
-        errors.append(f"device must be auto, cpu, cuda or cuda:N, got {values['device']!r}")
-    sync_mode = _choice(values, "sync.mode", ("exact", "approximate"), errors)
-    if values["sync.queue_size"] < 1:
-        errors.append(f"sync.queue_size must be >= 1, got {values['sync.queue_size']}")
-    if not (math.isfinite(values["sync.slop"]) and values["sync.slop"] > 0):
-        errors.append(f"sync.slop must be > 0 seconds, got {values['sync.slop']}")
-    reliability = _choice(values, "qos.reliability", ("best_effort", "reliable"), errors)
-    if values["qos.depth"] < 1:
-        errors.append(f"qos.depth must be >= 1, got {values['qos.depth']}")
-    prefix = str(values["frame_prefix"])
-    if prefix.startswith("/") or not _FRAME.match(prefix):
-        errors.append(f"frame_prefix {prefix!r} must not start with '/' and may only contain letters, digits and _ . / -")
-    if not (math.isfinite(values["marker_lifetime"]) and values["marker_lifetime"] >= 0):
-        errors.append(f"marker_lifetime must be >= 0 seconds, got {values['marker_lifetime']}")
-    if values["max_image_pixels"] < 1:
-        errors.append(f"max_image_pixels must be >= 1, got {values['max_image_pixels']}")
-    for name in ("diagnostics_period", "input_timeout", "warning_period"):
-        if not (math.isfinite(values[name]) and values[name] > 0):
-            errors.append(f"{name} must be > 0 seconds, got {values[name]}")
+    from ..tracking import TrackerSettings
+    from .segmentation_inputs import parse_class_map
+
+    class_map = None
+    try:
+        class_map = parse_class_map(str(values["class_map"]))
+    except ValueError as error:
+        errors.append(str(error))
     if errors:
         raise ParameterError("invalid parameter(s):\n  " + "\n  ".join(errors))
     return NodeConfig(
-        checkpoint=checkpoint, device=device, sync_mode=sync_mode, sync_queue_size=int(values["sync.queue_size"]),
-        sync_slop=float(values["sync.slop"]), qos_reliability=reliability, qos_depth=int(values["qos.depth"]),
-        frame_prefix=prefix, publish_objects=bool(values["publish.objects"]), publish_tf=bool(values["publish.tf"]),
-        publish_markers=bool(values["publish.markers"]), publish_debug_image=bool(values["publish.debug_image"]),
+        checkpoint=checkpoint, device=str(values["device"]).strip().lower(),
+        sync_mode=str(values["sync.mode"]).strip().lower(), sync_queue_size=int(values["sync.queue_size"]),
+        sync_slop=float(values["sync.slop"]), depth_min=float(values["depth.min"]),
+        depth_max=float(values["depth.max"]), max_instances=int(values["max_instances"]),
+        frame_prefix=str(values["frame_prefix"]), publish_objects=bool(values["publish.objects"]),
+        publish_tf=bool(values["publish.tf"]), publish_markers=bool(values["publish.markers"]),
+        publish_debug_image=bool(values["publish.debug_image"]),
         publish_diagnostics=bool(values["publish.diagnostics"]), marker_lifetime=float(values["marker_lifetime"]),
         max_image_pixels=int(values["max_image_pixels"]), diagnostics_period=float(values["diagnostics_period"]),
         input_timeout=float(values["input_timeout"]), warning_period=float(values["warning_period"]),
+        publish_detections=bool(values["publish.detections"]),
+        segmentation_format=str(values["segmentation_format"]).strip().lower(), class_map=class_map,
+        mask_timeout=float(values["segmentation.mask_timeout"]), min_score=float(values["min_score"]),
+        max_consistency_residual=float(values["max_consistency_residual"]),
+        tracking=TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
+                                 smoothing=float(values["tracking.smoothing"])),
     )
 
 
-def estimator_settings(values: dict[str, Any]) -> Any:
+def estimator_settings(values: Mapping[str, Any]) -> Any:
     """``EstimatorSettings`` of the estimator parameters in ``values`` (ParameterError if invalid)."""
     from ..pipeline import EstimatorSettings
     from ..refine import RefineSettings
@@ -298,7 +434,8 @@ def estimator_settings(values: dict[str, Any]) -> Any:
         return EstimatorSettings(
             min_points=int(values["min_points"]), passes=int(values["passes"]),
             inlier_radius=float(values["inlier_radius"]), seed=int(values["seed"]), amp=bool(values["amp"]),
-            refine=RefineMode.parse(values["refine.mode"]),
+            refine=RefineMode.parse(str(values["refine.mode"]).strip().lower()),
+            refine_time_budget=float(values["refine.time_budget"]),
             refine_encoder=RefineSettings(float(values["refine.encoder.learning_rate"]),
                                           int(values["refine.encoder.iterations"]),
                                           float(values["refine.encoder.threshold"])),

@@ -21,59 +21,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .dds_profile import PROFILE_VARIABLES, use_shipped_profile
+
 __all__ = ["ChildProcess", "ProcessError", "TerminateAsInterrupt", "configure_this_process", "executable_command",
-           "fastdds_profile", "pick_domain_id", "ros_args", "ros_environment", "stop_all"]
+           "pick_domain_id", "ros_args", "ros_environment", "stop_all"]
 
 
 class ProcessError(RuntimeError):
     """A child process or its environment cannot be set up; the message says why."""
 
 
-FASTDDS_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by dualposenet_ros (demo / node benchmark). Reliable writers send a heartbeat every
-     50 ms instead of Fast DDS's default 3 s: a fragment of a large image lost on a busy machine
-     is then resent within ~0.1 s instead of stalling the topic for up to 3 s. Transports and
-     discovery are left as they are (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST applies). -->
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <data_writer profile_name="dualposenet_reliable_writer" is_default_profile="true">
-      <times>
-        <heartbeat_period><sec>0</sec><nanosec>50000000</nanosec></heartbeat_period>
-      </times>
-    </data_writer>
-  </profiles>
-</dds>
-"""
-
-
-def fastdds_profile() -> Path:
-    """The Fast DDS profile file above, written once to the temporary directory."""
-    import hashlib
-    import tempfile
-
-    digest = hashlib.sha256(FASTDDS_PROFILE.encode()).hexdigest()[:12]
-    path = Path(tempfile.gettempdir()) / f"dualposenet_fastdds_{digest}.xml"
-    if not path.is_file():
-        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        partial.write_text(FASTDDS_PROFILE)
-        os.replace(partial, path)
-    return path
-
-
 def ros_environment(domain_id: int) -> dict[str, str]:
     """This process's environment for ROS processes: loopback-only discovery, ``domain_id``.
 
-    Unless already set: ``FASTDDS_DEFAULT_PROFILES_FILE`` = :func:`fastdds_profile` (a lost
-    fragment of a 640x480 image otherwise stalls a reliable topic for the 3 s heartbeat period;
-    measured here: 3 s latencies -> under 0.1 s), and ``OMP_WAIT_POLICY=PASSIVE`` (torch's OpenMP
-    threads otherwise spin while they wait, starving the node's executor thread and the other
-    processes; measured with 2 cores: about three times lower latency)."""
+    Unless the user chose a Fast DDS profile: the package's profile for large images
+    (:func:`.dds_profile.use_shipped_profile`: best-effort images arrive, and its 50 ms heartbeat
+    resends a lost fragment of a reliable image within 0.1 s instead of 3 s), and
+    ``OMP_WAIT_POLICY=PASSIVE`` (torch's OpenMP threads otherwise spin while they wait, starving
+    the node's executor thread and the other processes; measured with 2 cores: about three times
+    lower latency)."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(int(domain_id))
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(fastdds_profile()))
+    use_shipped_profile(env)
     return env
 
 
@@ -81,8 +53,9 @@ def configure_this_process(domain_id: int) -> dict[str, str]:
     """Apply :func:`ros_environment` to this process (before rclpy creates a participant) and
     return the environment for its children."""
     env = ros_environment(domain_id)
-    for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        os.environ[name] = env[name]
+    for name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", *PROFILE_VARIABLES):
+        if name in env:
+            os.environ[name] = env[name]
     return env
 
 

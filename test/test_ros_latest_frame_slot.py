@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from dualposenet_ros.ros.frame_queue import LatestFrameSlot
+from dualposenet_ros.ros.latest_frame_slot import LatestFrameSlot
 
 
 def test_newer_frame_replaces_the_waiting_one_and_counts_a_drop():
