@@ -144,3 +144,20 @@ def test_loading_never_executes_code(tmp_path: Path, writer: str) -> None:
 def test_metadata_must_be_json(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="JSON"):
         save_checkpoint(tmp_path / "m", tiny_model(), metadata={"bad": object()})
+
+
+def test_save_state_writes_a_loadable_checkpoint_without_a_model(tmp_path: Path) -> None:
+    """Importers save a converted state dict and its config; loading rebuilds the same network."""
+    from dualposenet_ros.checkpoint import save_state
+
+    model = tiny_model(seed=3)
+    written = save_state(tmp_path / "imported.safetensors", TINY, model.state_dict(), {"source": {"variables": 75}})
+    assert written == (tmp_path / "imported.safetensors", tmp_path / "imported.json")
+    restored, metadata = load_checkpoint(tmp_path / "imported")
+    assert restored.config == TINY and metadata == {"source": {"variables": 75}}
+    for key, value in model.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        save_state(tmp_path / "wrong.safetensors", ModelConfig(**{**TINY.to_dict(), "feature_dim": 32}),
+                   model.state_dict())
+        load_checkpoint(tmp_path / "wrong")
