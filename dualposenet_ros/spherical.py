@@ -12,6 +12,10 @@ transform is a real FFT and the polar sum a small ``(l, m, j)`` matrix (quadratu
 associated Legendre values, computed once per resolution in float64). The inverse is the transpose
 contraction followed by an unnormalised inverse real FFT, whose DC convention (count ``X_0`` once,
 its imaginary part dropped) is exactly the reference's ``c'_l0 = c_l0 / 2`` halving.
+:class:`SphericalConv` computes the same sums with the azimuthal transforms written as products
+with real DFT matrices (``n x n``, computed once): a few large matrix products with one reordering
+between them, which is about three times faster on a CPU than the FFT with its complex
+reorderings, and uses only operators ONNX supports (no FFT), so the network exports as it runs.
 
 torch-harmonics and e3nn were considered: torch-harmonics' equiangular grid includes both poles and
 uses its own quadrature and normalisation, and e3nn's ``s2grid`` uses a different grid and real
@@ -88,6 +92,24 @@ def _legendre_table(resolution: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
+def _real_dft_matrices(resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuthal transforms of orders ``m < L`` as real matrices, rows/columns ordered (real/imag, m).
+
+    ``forward`` ``(2L, n)``: ``[cos(m phi_k); -sin(m phi_k)]``, the unnormalised real FFT's real and
+    imaginary parts. ``inverse`` ``(n, 2L)``: ``g_m [cos(m phi_k), -sin(m phi_k)]`` with ``g_0 = 1``,
+    ``g_m = 2``: the unnormalised inverse real FFT of orders below ``L`` (DC counted once, its
+    imaginary part ignored, as ``irfft`` does)."""
+    bandwidth = _check_resolution(resolution) // 2
+    angles = 2 * np.pi * np.outer(np.arange(bandwidth), np.arange(resolution)) / resolution  # (m, k)
+    forward = np.concatenate([np.cos(angles), -np.sin(angles)], axis=0)
+    gains = np.where(np.arange(bandwidth) == 0, 1.0, 2.0)[:, None]
+    inverse = np.concatenate([gains * np.cos(angles), -gains * np.sin(angles)], axis=0).T
+    for table in (forward, inverse):
+        table.setflags(write=False)
+    return forward, inverse
+
+
+@lru_cache(maxsize=None)
 def _analysis_matrix(resolution: int) -> np.ndarray:
     """Polar half of the forward transform: ``(2 sqrt2 pi / n) w_j Y_lm(theta_j, 0)`` as ``[l, m, j]``."""
     scale = 2 * math.sqrt(2) * math.pi / resolution
@@ -117,6 +139,9 @@ class SphericalHarmonicTransform(nn.Module):
         # Kept in float64 and cast at use, so the same module serves float32 and exact float64 runs.
         self.register_buffer("analysis", _buffer(_analysis_matrix(resolution)), persistent=False)
         self.register_buffer("synthesis", _buffer(_legendre_table(resolution)), persistent=False)
+        dft, idft = _real_dft_matrices(resolution)
+        self.register_buffer("dft", _buffer(dft), persistent=False)
+        self.register_buffer("idft", _buffer(idft), persistent=False)
 
     def _check_grid(self, signal: torch.Tensor) -> None:
         if signal.shape[-2:] != (self.resolution, self.resolution):
@@ -195,9 +220,32 @@ class SphericalConv(nn.Module):
         return torch.einsum("la,acd->lcd", self.filter_basis.to(self.weight.dtype), self.weight)
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, n, n)`` -> ``(B, C_out, n, n)``."""
-        if signal.shape[-3] != self.in_channels:
+        """``(..., C_in, n, n)`` -> ``(..., C_out, n, n)``.
+
+        The transform, mixing and inverse of :meth:`forward_spectral`, as five matrix products:
+        azimuthal DFT, polar analysis per order ``m``, channel mixing per degree ``l``, polar
+        synthesis per ``m``, inverse DFT (``r`` below is real/imaginary)."""
+        if signal.dim() < 3 or signal.shape[-3] != self.in_channels:
             raise ValueError(f"expected {self.in_channels} input channels, got shape {tuple(signal.shape)}")
+        transform = self.transform
+        transform._check_grid(signal)
+        n, bandwidth, channels, out_channels = self.resolution, transform.bandwidth, self.in_channels, self.out_channels
+        x = signal.reshape(-1, channels, n, n)
+        batch, dtype = x.shape[0], x.dtype
+        spectrum = torch.matmul(transform.dft.to(dtype), x)  # (B, C, [r m], j)
+        spectrum = spectrum.reshape(batch * channels * 2, bandwidth, n).transpose(0, 1)  # (m, [B C r], j)
+        coefficients = torch.bmm(spectrum, transform.analysis.to(dtype).permute(1, 2, 0))  # (m, [B C r], l)
+        coefficients = coefficients.reshape(bandwidth, batch, channels, 2, bandwidth).permute(4, 0, 1, 3, 2)
+        mixed = torch.bmm(coefficients.reshape(bandwidth, -1, channels), self.spectral_filter())  # (l, [m B r], d)
+        mixed = mixed.reshape(bandwidth, bandwidth, -1).permute(1, 2, 0)  # (m, [B r d], l)
+        spectrum = torch.bmm(mixed, transform.synthesis.to(dtype).permute(1, 0, 2))  # (m, [B r d], j)
+        spectrum = spectrum.reshape(bandwidth, batch, 2, out_channels, n).permute(1, 3, 2, 0, 4)
+        output = torch.matmul(transform.idft.to(dtype), spectrum.reshape(batch, out_channels, 2 * bandwidth, n))
+        return (output + self.bias[:, None, None]).reshape(*signal.shape[:-3], out_channels, n, n)
+
+    def forward_spectral(self, signal: torch.Tensor) -> torch.Tensor:
+        """The same convolution through the FFT-based :class:`SphericalHarmonicTransform` (the
+        formula :meth:`forward` computes, kept as its reference)."""
         coefficients = self.transform.forward_real(signal)  # (B, C_in, l, m, 2)
         mixed = torch.einsum("...clmr,lcd->...dlmr", coefficients, self.spectral_filter())
         return self.transform.inverse_real(mixed) + self.bias[:, None, None]
