@@ -22,6 +22,8 @@ setup(
     packages=find_packages(include=["dualposenet_ros", "dualposenet_ros.*"]),
     package_data={"dualposenet_ros": ["models/*.safetensors", "models/*.json", "configs/*.yaml"]},
     install_requires=(HERE / "requirements" / "core.txt").read_text().split(),
-    extras_require={"ros": ["rosbags>=0.10"]},
+    extras_require={"ros": ["rosbags>=0.10"],
+                    "onnx": [line.strip() for line in (HERE / "requirements" / "onnx.txt").read_text().splitlines()
+                             if line.strip() and not line.lstrip().startswith("#")]},
     entry_points={"console_scripts": ["dualposenet = dualposenet_ros.cli:main"]},
 )
