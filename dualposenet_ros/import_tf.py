@@ -187,18 +187,20 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], source: str) -> ModelCon
     fusion_resolutions = []
     for layer in fusion:
         flat_in, _ = shape(f"encoder/flatten_conv{layer}/dense/kernel", 2)
-        side = math.isqrt(flat_in // filters[layer]) if flat_in % filters[layer] == 0 else 0
-        if side * side * filters[layer] != flat_in:
+        channels = filters[layer]
+        side = math.isqrt(flat_in // channels) if channels > 0 and flat_in % channels == 0 else 0
+        if side == 0 or side * side * channels != flat_in:
             raise TFImportError(f"variable 'encoder/flatten_conv{layer}/dense/kernel' in {source} has {flat_in} "
-                                f"inputs, "
-                                f"not a square map of {filters[layer]} channels")
+                                f"inputs, not a square map of {channels} channels")
         fusion_resolutions.append(side)
     feature_dim = shape(f"encoder/flatten_conv{fusion[0]}/dense/kernel", 2)[1]
     aggregation = _indices(shapes, r"encoder/fc(\d+)/dense/kernel")
     heads = _indices(shapes, r"explicit_decoder/rot_fc(\d+)/dense/kernel")
     implicit = _indices(shapes, r"implicit_decoder/conv(\d+)/conv1d/kernel")
-    if not implicit:
-        raise TFImportError(f"checkpoint {source} lacks variable 'implicit_decoder/conv1/conv1d/kernel'")
+    first_layers = ((heads, "explicit_decoder/rot_fc1/dense/kernel"), (implicit, "implicit_decoder/conv1/conv1d/kernel"))
+    for found, name in first_layers:
+        if not found:
+            raise TFImportError(f"checkpoint {source} lacks variable {name!r}")
     try:
         config = ModelConfig(
             resolution=fusion_resolutions[0] * (2 if fusion[0] > 0 else 1),
