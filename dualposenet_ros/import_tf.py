@@ -197,7 +197,8 @@ def infer_config(shapes: Mapping[str, tuple[int, ...]], source: str) -> ModelCon
     aggregation = _indices(shapes, r"encoder/fc(\d+)/dense/kernel")
     heads = _indices(shapes, r"explicit_decoder/rot_fc(\d+)/dense/kernel")
     implicit = _indices(shapes, r"implicit_decoder/conv(\d+)/conv1d/kernel")
-    first_layers = ((heads, "explicit_decoder/rot_fc1/dense/kernel"), (implicit, "implicit_decoder/conv1/conv1d/kernel"))
+    first_layers = ((heads, "explicit_decoder/rot_fc1/dense/kernel"),
+                    (implicit, "implicit_decoder/conv1/conv1d/kernel"))
     for found, name in first_layers:
         if not found:
             raise TFImportError(f"checkpoint {source} lacks variable {name!r}")
