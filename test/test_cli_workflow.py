@@ -13,7 +13,7 @@ from dualposenet_ros.cli import COMMANDS, main
 from dualposenet_ros.config import ModelConfig
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.test_phase import PHASES
+from dualposenet_ros.phases import PHASES
 
 
 def test_every_command_has_help():

@@ -16,7 +16,7 @@ from ros_support import require_rclpy
 REPO = Path(__file__).resolve().parents[1]
 CORE_MODULES = [
     "dualposenet_ros.preprocess", "dualposenet_ros.spherical", "dualposenet_ros.network", "dualposenet_ros.pipeline",
-    "dualposenet_ros.refine", "dualposenet_ros.checkpoint", "dualposenet_ros.evaluation", "dualposenet_ros.test_phase",
+    "dualposenet_ros.refine", "dualposenet_ros.checkpoint", "dualposenet_ros.evaluation", "dualposenet_ros.phases",
     "dualposenet_ros.benchmark", "dualposenet_ros.cli", "dualposenet_ros.data.nocs_io", "dualposenet_ros.train",
     "dualposenet_ros.data.prepare", "dualposenet_ros.visualize",
 ]

@@ -17,7 +17,7 @@ from dualposenet_ros.categories import is_symmetric
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.instances import InstanceStore
 from dualposenet_ros.data.prepare import prepare
-from dualposenet_ros.frames import pose_matrix, split_pose_matrix
+from dualposenet_ros.frames import public_pose_matrix, public_pose_to_nocs
 from dualposenet_ros.preprocess import Intrinsics
 from dualposenet_ros.rotations import (
     canonicalize_symmetric_rotation,
@@ -27,14 +27,13 @@ from dualposenet_ros.rotations import (
 )
 
 HEIGHT, WIDTH = 480, 640
-FLIP = np.diag([-1.0, -1.0, 1.0])
 
 
 def _render_boxes(objects: list[dict], intrinsics: Intrinsics):
-    """Ray-cast boxes posed in the NOCS camera frame: depth (m), instance ids, NOCS coords, colour."""
+    """Ray-cast boxes posed in the optical frame of the public files: depth (m), ids, NOCS coords, colour."""
     rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
     rays = np.stack([(cols - intrinsics.cx) / intrinsics.fx, (rows - intrinsics.cy) / intrinsics.fy,
-                     np.ones_like(cols, dtype=np.float64)], axis=-1) @ FLIP.T  # optical -> NOCS frame, z = 1
+                     np.ones_like(cols, dtype=np.float64)], axis=-1)  # pixel rays at z = 1, no negation
     depth = np.full((HEIGHT, WIDTH), np.inf)
     ids = np.full((HEIGHT, WIDTH), 255, dtype=np.uint8)
     coord = np.zeros((HEIGHT, WIDTH, 3))
@@ -91,7 +90,7 @@ def build_dataset(root: Path) -> list[dict]:
         records.append(nocs_io.MetaRecord(7, 3, "hidden", synset="03000000"))  # listed but fully occluded
         nocs_io.write_meta(f"{prefix}_meta.txt", records)
         gts = {"gt_class_ids": np.array([o["class"] for o in objects]),
-               "gt_RTs": np.stack([pose_matrix(o["R"], o["t"], o["s"]) for o in objects]),
+               "gt_RTs": np.stack([public_pose_matrix(o["R"], o["t"], o["s"]) for o in objects]),
                "gt_scales": np.stack([o["extents"] for o in objects]),
                "gt_handle_visibility": np.ones(len(objects), dtype=np.int64)}
         nocs_io.save_results(root / "gts" / "val" / f"results_val_00000_{image:04d}.pkl", gts, kind="gt")
@@ -106,7 +105,8 @@ def build_dataset(root: Path) -> list[dict]:
 
 def check_against_gts(store: InstanceStore, root: Path, gts_tag: str, split_folder: str,
                       rotation_deg: float = 2.0, translation_m: float = 0.01, scale_rel: float = 0.02) -> int:
-    """Compare every prepared instance with the gts pickle of its image; returns how many were checked."""
+    """Compare every prepared instance (NOCS camera frame, the network's) with the gts pickle of its image
+    (public frame: x right, y down); returns how many were checked."""
     images = store.images()
     checked = 0
     for index in range(len(store)):
@@ -122,8 +122,9 @@ def check_against_gts(store: InstanceStore, root: Path, gts_tag: str, split_fold
         scale = float(np.linalg.norm(item["size"]))
         candidates = [i for i, c in enumerate(gts["gt_class_ids"]) if int(c) == class_id]
         assert candidates, (image_path, class_id, meta)
-        best = min(candidates, key=lambda i: np.linalg.norm(gts["gt_RTs"][i][:3, 3] - translation))
-        gt_rotation, gt_translation, gt_scale = split_pose_matrix(gts["gt_RTs"][best])
+        gt_poses = {i: public_pose_to_nocs(gts["gt_RTs"][i]) for i in candidates}
+        best = min(candidates, key=lambda i: np.linalg.norm(gt_poses[i][1] - translation))
+        gt_rotation, gt_translation, gt_scale = gt_poses[best]
         if is_symmetric(class_id):
             assert symmetric_rotation_error_deg(rotation, gt_rotation) < rotation_deg
             # and it is exactly the canonical representative

@@ -27,7 +27,7 @@ from dualposenet_ros.data.synth import (
 )
 from dualposenet_ros.data.synth.mesh import rotation_y
 from dualposenet_ros.data.synth.textures import sample_material
-from dualposenet_ros.frames import flip_points, split_pose_matrix
+from dualposenet_ros.frames import split_pose_matrix
 
 SMALL = ["--image-size", "320x240", "--workers", "1", "--quiet"]
 
@@ -131,8 +131,9 @@ def test_coord_map_agrees_with_depth_and_pose(dataset: Path) -> None:
             selection = (mask == meta.instance_id) & (depth > 0)
             if selection.sum() < 30:
                 continue
-            rotation, translation, scale = split_pose_matrix(gt["gt_RTs"][k])  # NOCS camera frame
-            points = flip_points(_backproject(depth, selection, intrinsics))
+            # Read as the public files are written: optical frame, no axis change.
+            rotation, translation, scale = split_pose_matrix(gt["gt_RTs"][k])
+            points = _backproject(depth, selection, intrinsics)
             error = np.linalg.norm((points - translation) @ rotation / scale - (coord[selection] - 0.5), axis=1)
             assert np.median(error) < 0.02, (record.results_name, meta)
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ...categories import class_id as category_id
-from ...frames import flip_pose, pose_matrix
+from ...frames import public_pose_matrix
 from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import HANDLE
@@ -63,10 +63,9 @@ class InstanceGT:
         """Normalised box size (``gt_scales``)."""
         return self.size / self.scale
 
-    def nocs_pose(self) -> np.ndarray:
-        """4x4 pose in the NOCS camera frame with the scale folded in (``gt_RTs``)."""
-        rotation, translation = flip_pose(self.rotation, self.translation)
-        return pose_matrix(rotation, translation, self.scale)
+    def public_pose(self) -> np.ndarray:
+        """4x4 pose as the public files hold it (``gt_RTs``: optical frame, scale folded in)."""
+        return public_pose_matrix(self.rotation, self.translation, self.scale)
 
 
 @dataclass(frozen=True, eq=False)

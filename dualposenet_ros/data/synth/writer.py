@@ -37,7 +37,7 @@ from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
 from .scene import SceneSampler
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: gt_RTs in the public optical frame (1 wrote them with x and y negated)
 """Bumped whenever the same seed would produce different data."""
 
 SPLITS: tuple[str, ...] = ("train", "val")
@@ -76,7 +76,7 @@ def mask_bbox(mask: np.ndarray) -> np.ndarray:
 
 
 def ground_truth(frame: Frame, image_id: int, image_path: str) -> dict[str, Any]:
-    """The ``gts`` pickle content of a frame (poses in the NOCS camera frame, scale folded in)."""
+    """The ``gts`` pickle content of a frame (poses in the public, optical frame, scale folded in)."""
     instances = frame.instances
     return {
         "image_id": image_id,
@@ -85,7 +85,7 @@ def ground_truth(frame: Frame, image_id: int, image_path: str) -> dict[str, Any]
         "gt_bboxes": np.array(
             [mask_bbox(frame.instance_mask == gt.instance_id) for gt in instances], dtype=np.int32
         ).reshape(-1, 4),
-        "gt_RTs": np.array([gt.nocs_pose() for gt in instances], dtype=np.float64).reshape(-1, 4, 4),
+        "gt_RTs": np.array([gt.public_pose() for gt in instances], dtype=np.float64).reshape(-1, 4, 4),
         "gt_scales": np.array([gt.extents for gt in instances], dtype=np.float64).reshape(-1, 3),
         "gt_handle_visibility": np.array([int(gt.handle_visible) for gt in instances], dtype=np.int32),
     }

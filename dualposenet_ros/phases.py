@@ -3,8 +3,8 @@
 For every image of the chosen dataset it reads the segmentation result (public Mask R-CNN
 format), the colour and depth images, runs the shared :class:`~dualposenet_ros.pipeline.PoseEstimator`
 with the phase's refinement mode, and writes a pose-result pickle in the public format
-(``pred_RTs`` in the NOCS camera frame with the scale folded in, ``pred_scales`` normalised),
-ready for ``dualposenet evaluate``. Images are read by a thread pool while the network runs.
+(``pred_RTs`` in the optical camera frame like the public files, scale folded in; ``pred_scales``
+normalised), ready for ``dualposenet evaluate``. Images are read by a thread pool while the network runs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .categories import CATEGORIES
 from .data import nocs_io
 from .estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
-from .frames import flip_pose, pose_matrix
+from .frames import public_pose_matrix
 from .pipeline import EstimatorSettings, PoseEstimator
 from .camera import Intrinsics
 
@@ -81,8 +81,7 @@ def pose_results(segmentation: dict[str, Any], instances: tuple[InstanceInput, .
     results["pred_bboxes"] = np.asarray(segmentation["pred_bboxes"]).reshape(-1, 4)[kept]
     matrices, scales = [], []
     for estimate in estimates:
-        rotation, translation = flip_pose(estimate.rotation, estimate.translation)  # optical -> NOCS camera frame
-        matrices.append(pose_matrix(rotation, translation, estimate.scale))
+        matrices.append(public_pose_matrix(estimate.rotation, estimate.translation, estimate.scale))
         scales.append(estimate.size / estimate.scale)
     results["pred_RTs"] = np.asarray(matrices, dtype=np.float64).reshape(-1, 4, 4)
     results["pred_scales"] = np.asarray(scales, dtype=np.float64).reshape(-1, 3)
@@ -155,6 +154,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="model checkpoint (default: the shipped model)")
     parser.add_argument("--out", type=Path, help="output folder (default: results/<dataset>/<phase>)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                        help="precision of the un-refined passes' large linear layers (torch backend; README, Benchmarks)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                        help="runtime of the un-refined passes; refinement always runs on torch")
     parser.add_argument("--workers", type=int, default=2, help="image-reading threads")
     parser.add_argument("--max-images", type=int)
     parser.add_argument("--seed", type=int, default=0)
@@ -181,7 +184,8 @@ def estimator_settings(args: argparse.Namespace) -> EstimatorSettings:
 
 def run(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("results") / args.dataset / args.phase
-    estimator = PoseEstimator.from_checkpoint(args.checkpoint, args.device, estimator_settings(args))
+    estimator = PoseEstimator.from_checkpoint(args.checkpoint, args.device, estimator_settings(args),
+                                              precision=args.precision, backend=args.backend)
     summary = run_phase(estimator, args.data, args.dataset, args.phase, out_dir, args.segmentation, args.workers,
                         args.max_images, args.visualize)
     print(f"{args.phase} on {args.dataset}: {summary['images']} images, {summary['instances']} instances "
