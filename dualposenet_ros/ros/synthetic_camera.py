@@ -6,10 +6,15 @@ remappable), one set of messages per frame, all with the SAME header (stamp = pu
 
 * ``color/image`` (``sensor_msgs/Image``, rgb8), ``depth/image`` (16UC1, millimetres, 0 = none),
   ``color/camera_info`` (the NOCS CAMERA intrinsics scaled to ``width`` x ``height``, no distortion);
-* ``segmentation`` (``dualposenet_ros/InstanceSegmentation``): mono16 labels, value k = the k-th
-  annotated object, with its class id, class name and score 1.0 (a perfect segmentation);
+* ``segmentation``: a perfect segmentation (score 1.0) in the format the ``segmentation_format``
+  parameter chooses, as :mod:`.segmentation_outputs` writes it: ``instance_segmentation``
+  (``dualposenet_ros/InstanceSegmentation``, mono16 labels, value k = the k-th annotated object),
+  ``detections_masks`` (``vision_msgs/Detection2DArray``, and on ``segmentation/masks`` one mono8
+  mask per detection or, with ``detection_masks: label_image``, one label image) or ``yolo_ros``
+  (``yolo_msgs/DetectionArray`` with outline polygons); the last two name a mug ``cup``, as COCO does;
 * ``~/ground_truth`` (``dualposenet_ros/ObjectPoseArray``): the true pose and size of each
-  labelled object, ``instance_id`` = its label value k. Ground-truth convention: ``score`` 1.0,
+  labelled object, ``instance_id`` = its label value k, ``track_id`` = the object's id in the scene
+  (stable while the scene lasts). Ground-truth convention: ``score`` 1.0,
   ``consistency_residual`` 0, ``num_points`` = mask pixels with depth, and ``rotation_symmetric``
   set for bottles, bowls, cans and mugs whose handle is hidden.
 
@@ -45,13 +50,14 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
+from dualposenet_ros.msg import ObjectPoseArray
 
 from ..camera import Intrinsics
 from ..categories import category_name
 from ..estimates import EstimateStatus, ObjectEstimate
-from . import conversions
+from . import conversions, segmentation_outputs
 from .diagnostics import RateLimitedLog
+from .segmentation_inputs import FORMATS, MASKS_TOPIC, segmentation_type
 
 __all__ = [
     "FRAME_ID",
@@ -200,7 +206,7 @@ def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list
             instance_id=label, class_id=int(truth.class_id), score=1.0, rotation=np.asarray(truth.rotation),
             translation=np.asarray(truth.translation), size=np.asarray(truth.size), consistency_residual=0.0,
             num_points=int(np.count_nonzero((labels == label) & has_depth)),
-            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK))
+            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK, track_id=int(truth.instance_id)))
     return result
 
 
@@ -224,6 +230,7 @@ class FrameMessages(NamedTuple):
     camera_info: Any
     segmentation: Any
     ground_truth: Any
+    masks: tuple[Any, ...] = ()  # detections_masks: the images for segmentation/masks
 
 
 def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height: int) -> Any:
@@ -242,21 +249,32 @@ def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
     return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
 
 
-def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID) -> FrameMessages:
-    """The five messages of a rendered frame, all with the header (``stamp``, ``frame_id``)."""
+def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
+                   segmentation_format: str = "instance_segmentation", label_masks: bool = False) -> FrameMessages:
+    """The messages of a rendered frame, all with the header (``stamp``, ``frame_id``); the
+    segmentation in ``segmentation_format`` (``label_masks``: one label image instead of one mask
+    per detection)."""
     header = Header(stamp=stamp, frame_id=frame_id)
     height, width = frame.depth_mm.shape
     labels = label_image(frame)
-    segmentation = InstanceSegmentation(header=header, labels=_image(labels, "mono16", header))
-    segmentation.class_ids = [int(truth.class_id) for truth in frame.instances]
-    segmentation.class_names = [category_name(truth.class_id) for truth in frame.instances]
-    segmentation.scores = [1.0] * len(frame.instances)
+    class_ids = [int(truth.class_id) for truth in frame.instances]
+    masks: tuple[Any, ...] = ()
+    if segmentation_format == "instance_segmentation":
+        segmentation = segmentation_outputs.instance_segmentation(header, labels, class_ids)
+    elif segmentation_format == "detections_masks":
+        segmentation, mask_list = segmentation_outputs.detections_masks(header, labels, class_ids, label_masks)
+        masks = tuple(mask_list)
+    elif segmentation_format == "yolo_ros":
+        segmentation = segmentation_outputs.yolo_detections(header, labels, class_ids)
+    else:
+        raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of {', '.join(FORMATS)}")
     return FrameMessages(
         color=conversions.image_from_rgb(frame.rgb, header=header),
         depth=_image(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
         camera_info=camera_info_message(header, frame.intrinsics, width, height),
         segmentation=segmentation,
         ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels)),
+        masks=masks,
     )
 
 
@@ -283,6 +301,9 @@ class SyntheticCamera(Node):
                                "subscribers to acknowledge every message."),
         ("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) "
                                     "has at least this many subscribers; 0 = at once."),
+        ("segmentation_format", "instance_segmentation", "Format of the segmentation: " + ", ".join(FORMATS) + "."),
+        ("detection_masks", "per_detection", "detections_masks format: per_detection (one mono8 mask each) or "
+                                             "label_image (one image, value k = detection k)."),
     )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -298,9 +319,16 @@ class SyntheticCamera(Node):
             errors.append(f"need 1 <= min_objects <= max_objects, got {values['min_objects']}, {values['max_objects']}")
         if values["frames"] < 0 or values["new_scene_every"] < 0 or values["queue_size"] < 1:
             errors.append("frames and new_scene_every must be >= 0 and queue_size >= 1")
+        if values["segmentation_format"] not in FORMATS:
+            errors.append(f"segmentation_format must be one of {', '.join(FORMATS)}, got "
+                          f"{values['segmentation_format']!r}")
+        if values["detection_masks"] not in ("per_detection", "label_image"):
+            errors.append(f"detection_masks must be per_detection or label_image, got {values['detection_masks']!r}")
         if errors:
             raise ValueError("invalid parameter(s): " + "; ".join(errors))
         self.values = values
+        self.segmentation_format = str(values["segmentation_format"])
+        self.label_masks = values["detection_masks"] == "label_image"
         self.period = 1.0 / float(values["rate"])
         self.frame_id = str(values["frame_id"])
         self.frames = int(values["frames"])
@@ -313,9 +341,13 @@ class SyntheticCamera(Node):
             "color": self.create_publisher(Image, TOPICS["color"], qos),
             "depth": self.create_publisher(Image, TOPICS["depth"], qos),
             "camera_info": self.create_publisher(CameraInfo, TOPICS["camera_info"], qos),
-            "segmentation": self.create_publisher(InstanceSegmentation, TOPICS["segmentation"], qos),
+            "segmentation": self.create_publisher(segmentation_type(self.segmentation_format),
+                                                  TOPICS["segmentation"], qos),
             "ground_truth": self.create_publisher(ObjectPoseArray, TOPICS["ground_truth"], QoSProfile(depth=50)),
         }
+        if self.segmentation_format == "detections_masks":
+            # One message per detection per frame: room for every mask of a few frames.
+            self.publishers_["masks"] = self.create_publisher(Image, MASKS_TOPIC, QoSProfile(depth=100))
         self._log = RateLimitedLog(self.get_logger(), 5.0)
         self.published = 0
         self.late_ticks = 0
@@ -372,7 +404,10 @@ class SyntheticCamera(Node):
         if item.new_scene and item.index > 0:
             self.get_logger().info(f"frame {item.index}: new scene")
         stamp = self.get_clock().now().to_msg()
-        messages = frame_messages(item.frame, stamp, self.frame_id)
+        messages = frame_messages(item.frame, stamp, self.frame_id, self.segmentation_format,
+                                  self.label_masks)
+        for mask in messages.masks:
+            self.publishers_["masks"].publish(mask)
         for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
             self.publishers_[role].publish(getattr(messages, role))
         self.published += 1
