@@ -130,6 +130,17 @@ def test_every_output_matches_the_original(imported: DualPoseNet, reference: dic
                                          f"{first_mismatch(imported, reference)}"
 
 
+def test_refinement_objective_matches_the_original(imported: DualPoseNet, reference: dict[str, np.ndarray]) -> None:
+    """The loss refine.py minimises is the original's refinement loss, instance by instance."""
+    from dualposenet_ros.refine import RefineSettings, refine_feature
+
+    distance, rgb, points = inputs(reference)
+    with torch.no_grad():
+        feature = imported.encode(distance, rgb)
+    result = refine_feature(imported, feature, points, RefineSettings(learning_rate=1e-3, iterations=0, threshold=0))
+    assert relative_error(result.loss.detach().numpy(), reference["refine_loss_per_instance"]) <= RTOL
+
+
 def test_every_intermediate_activation_matches(imported: DualPoseNet, reference: dict[str, np.ndarray]) -> None:
     names = activations(imported, reference)
     assert set(names) == {key for key in reference if key.startswith("act/")}  # every recorded layer compared
