@@ -9,7 +9,6 @@ activations name the first layer that differs when it does not.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -187,8 +186,7 @@ def test_imported_config_is_the_compact_preset(imported: DualPoseNet) -> None:
                     "in this checkout; it lives beside the repository in the project's CI fixtures")
 def test_training_graph_checkpoint_imports_and_matches(tmp_path: Path, reference: dict[str, np.ndarray]) -> None:
     """The CLI on a training-graph checkpoint (Adam slots, counters) says what it skipped; the model matches."""
-    source = tmp_path / "train_ckpt"
-    shutil.copytree(TRAIN_GRAPH, source)
+    source = TRAIN_GRAPH.resolve()
     out = tmp_path / "from_training_graph"
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     result = subprocess.run([sys.executable, "-m", "dualposenet_ros.cli", "import-tf", str(source), "--out", str(out),
