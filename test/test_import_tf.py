@@ -316,3 +316,12 @@ def test_import_benchmark_measures_a_checkpoint_of_the_official_layout(tmp_path:
     assert row["data_bytes"] == 4 * parameters  # float32, nothing else in the file
     assert row["peak_bytes"] >= row["baseline_bytes"] > 0 and row["seconds"] > 0
     assert (tmp_path / "imported.safetensors").is_file()
+
+
+def test_benchmark_import_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dualposenet_ros.cli import main
+
+    assert main(["benchmark", "--import", "compact", "--json", str(tmp_path / "import.json")]) == 0
+    assert "import-tf of a compact-size TensorFlow checkpoint (2.5 M parameters, 75 variables" in capsys.readouterr().out
+    row = json.loads((tmp_path / "import.json").read_text())["import_tf"]
+    assert row["preset"] == "compact" and row["parameters"] == 2_454_509 and row["data_bytes"] == 4 * 2_454_509
