@@ -18,6 +18,7 @@ are never loaded. Everything wrong is a :class:`TFCheckpointError` naming the fi
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -226,7 +227,8 @@ def _state_file_prefix(directory: Path) -> Path:
         raise TFCheckpointError(f"cannot read {state}: {error}") from None
     if not match or not match.group(1):
         raise TFCheckpointError(f"{state} has no model_checkpoint_path entry")
-    written = match.group(1).encode("utf-8").decode("unicode_escape")
+    # Text-proto escapes (\\, \", octal bytes of UTF-8 names) -> the path as written.
+    written = codecs.escape_decode(match.group(1).encode("utf-8"))[0].decode("utf-8", "replace")
     return directory / re.split(r"[\\/]", written.rstrip("/\\"))[-1]
 
 

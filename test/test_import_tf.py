@@ -113,6 +113,13 @@ def test_checkpoint_path_forms(tmp_path: Path, form: str) -> None:
     assert TFCheckpoint(path).prefix == tmp_path / "model-30"
 
 
+def test_state_file_written_on_windows_with_a_non_ascii_name(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path / "modèle-30", {"a": np.zeros(2, np.float32)})
+    # Text-proto escaping: backslashes doubled, non-ASCII bytes as octal escapes.
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "C:\\\\runs\\\\mod\\303\\250le-30"\n')
+    assert TFCheckpoint(tmp_path).prefix == tmp_path / "modèle-30"
+
+
 # ----------------------------------------------------------------------------- conversion and sizes
 
 def test_conversion_round_trip_gives_the_same_network(tmp_path: Path) -> None:
