@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import math
 import os
@@ -42,107 +41,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .config import ModelConfig, get_preset
+from .config import ModelConfig, load_config
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STATE_FILE = "training_state.pt"
 METRICS_FILE = "metrics.jsonl"
 RUN_CONFIG_FILE = "run_config.yaml"
 MODEL_STEM = "model"
-
-DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 30,
-    "batch_size": 64,
-    "lr": 1.0e-4,
-    "lr_decay_steps": 40000,
-    "lr_decay_rate": 0.5,
-    "lr_min": 1.0e-6,
-    "betas": [0.9, 0.999],
-    "weight_decay": 0.0,
-    "grad_clip": None,
-    "loss_weights": {"rotation": 1.0, "translation": 1.0, "size": 1.0, "implicit": 10.0},
-    "workers": 2,
-    "log_every": 50,
-    "checkpoint_every_steps": 0,
-    "amp": False,
-    "amp_dtype": "float16",
-    "val_max_batches": None,
-    "max_steps": None,
-    "seed": 0,
-}
-"""Training settings and their defaults (the paper's recipe); YAML ``train:`` overrides them."""
-
-DEFAULT_AUGMENT: dict[str, Any] = {"color_jitter": None}
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"config file not found: {path}") from None
-    if not isinstance(document, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return document
-
-
-def config_path(spec: str) -> Path:
-    """'paper' / 'compact' -> the packaged YAML; anything else is a file path."""
-    if (CONFIG_DIR / f"{spec}.yaml").is_file() and not Path(spec).suffix:
-        return CONFIG_DIR / f"{spec}.yaml"
-    path = Path(spec)
-    if not path.is_file():
-        presets = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"config {spec!r} is neither a preset ({presets}) nor a YAML file")
-    return path
-
-
-def model_config_from(value: Any) -> ModelConfig:
-    """``model:`` entry of a config: a preset name, or a mapping with optional ``preset`` + overrides."""
-    if value is None:
-        return ModelConfig.paper()
-    if isinstance(value, str):
-        return get_preset(value)
-    if isinstance(value, Mapping):
-        data = dict(value)
-        preset = data.pop("preset", None)
-        base = get_preset(preset).to_dict() if preset else {}
-        base.update(data)
-        return ModelConfig.from_dict(base)
-    raise ValueError(f"model config must be a preset name or a mapping, got {type(value).__name__}")
-
-
-def load_config(spec: str) -> tuple[ModelConfig, dict[str, Any], dict[str, Any]]:
-    """(model config, training settings, augmentation settings) of a preset name or YAML file."""
-    document = _read_yaml(config_path(spec))
-    unknown = sorted(set(document) - {"model", "train", "augment", "description"})
-    if unknown:
-        raise ValueError(f"config {spec}: unknown top-level key(s) {', '.join(unknown)}")
-    model = model_config_from(document.get("model"))
-    train = copy.deepcopy(DEFAULT_TRAIN)
-    overrides = document.get("train") or {}
-    bad = sorted(set(overrides) - set(DEFAULT_TRAIN))
-    if bad:
-        raise ValueError(f"config {spec}: unknown train key(s) {', '.join(bad)}; "
-                         f"known: {', '.join(sorted(DEFAULT_TRAIN))}")
-    for key, value in overrides.items():
-        if key == "loss_weights" and isinstance(value, Mapping):
-            train[key].update(value)
-        else:
-            train[key] = value
-    augment = copy.deepcopy(DEFAULT_AUGMENT)
-    augment.update(document.get("augment") or {})
-    return model, train, augment
-
-
-def load_model_config(spec: str) -> ModelConfig:
-    """Just the model part of :func:`load_config` (used by ``prepare`` for the map resolution)."""
-    return load_config(spec)[0]
-
 
 def learning_rate(step: int, train: Mapping[str, Any]) -> float:
     """Staircase schedule: ``lr * rate ** (step // decay_steps)``, never below ``lr_min``."""

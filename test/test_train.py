@@ -17,12 +17,12 @@ from scipy.spatial.transform import Rotation
 from dualposenet_ros.data.instances import InstanceDataset, InstanceStore, InstanceWriter, field_specs
 from dualposenet_ros.preprocess import centre, spherical_maps
 from dualposenet_ros.rotations import matrix_to_quaternion_np
+from dualposenet_ros.config import load_config
 from dualposenet_ros.train import (
     METRICS_FILE,
     STATE_FILE,
     TrainOptions,
     learning_rate,
-    load_config,
     train,
 )
 

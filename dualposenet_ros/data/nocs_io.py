@@ -1,4 +1,4 @@
-"""Readers and writers of the public NOCS dataset formats (DESIGN section 2).
+"""Readers and writers of the public NOCS dataset formats.
 
 Every reader here must accept the files of the public CAMERA / Real datasets and of the public
 result pickles as they are, and every writer must produce files those readers (and the original

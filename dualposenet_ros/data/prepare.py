@@ -388,7 +388,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_sizes(config: str) -> tuple[int, int]:
-    from ..train import load_model_config
+    from ..config import load_model_config
 
     model_config = load_model_config(config)
     return model_config.resolution, model_config.num_points

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SimilarityFit", "umeyama", "umeyama_batch", "ransac_umeyama", "similarity_residuals"]
+__all__ = ["SimilarityFit", "umeyama", "umeyama_batch", "ransac_umeyama"]
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,6 @@ def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True) -> 
         raise ValueError(f"a similarity fit needs at least 3 points, got {len(source)}")
     scale, rotation, translation = umeyama_batch(source[None], target[None], with_scale)
     return float(scale[0]), rotation[0], translation[0]
-
-
-def similarity_residuals(source: np.ndarray, target: np.ndarray, scale: np.ndarray, rotation: np.ndarray,
-                         translation: np.ndarray) -> np.ndarray:
-    """Euclidean residuals ``|s R x + t - y|``: (N,) for one transform or (H, N) for (H,) transforms."""
-    return np.sqrt(_squared_residuals(source, target, scale, rotation, translation))
 
 
 def _squared_residuals(source: np.ndarray, target: np.ndarray, scale: np.ndarray, rotation: np.ndarray,
