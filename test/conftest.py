@@ -45,6 +45,32 @@ def ros_env(ros_domain_id: int) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="module")
+def module_ros_env() -> dict[str, str]:
+    """:func:`ros_env` for a module whose tests share one node (its own domain)."""
+    env = dict(os.environ)
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def module_rclpy_context(module_ros_env: dict[str, str]):
+    """An rclpy context on the domain of :func:`module_ros_env`, shared by the module's tests."""
+    from ros_support import require_rclpy
+
+    rclpy = require_rclpy()
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=int(module_ros_env["ROS_DOMAIN_ID"]))
+    try:
+        yield context
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
+
+
 @pytest.fixture
 def rclpy_context(ros_domain_id: int):
     """An initialised rclpy context on this test's domain, shut down afterwards."""

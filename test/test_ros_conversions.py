@@ -205,3 +205,107 @@ def test_markers_boxes_axes_labels_with_lifetime():
 def test_non_finite_estimates_are_detected():
     assert conversions().estimate_is_finite(estimate())
     assert not conversions().estimate_is_finite(estimate(translation=(np.nan, 0, 1)))
+
+
+# -- depth range, lens distortion, frame ids, instance cap (issue findings) -----------------------
+
+
+@pytest.mark.parametrize("encoding, value", [("32FC1", 3e38), ("32FC1", 1e-6), ("16UC1", 65535)])
+def test_absurd_finite_depth_is_no_depth_and_the_estimator_runs(encoding, value):
+    """Huge finite depth used to fail the frame with an IndexError; 65535 mm or 1 um depth was
+    estimated silently as objects 65 m away or behind the camera."""
+    from ros_node_support import tiny_estimator
+
+    color, _, info, seg = make_frame(depth_encoding=encoding)
+    dtype = np.float32 if encoding == "32FC1" else np.uint16
+    converted = conversions().frame_from_messages(color, image_msg(np.full((48, 64), value, dtype), encoding), info, seg)
+    assert not np.any(converted.frame.depth)
+    assert reasons(converted.issues) == ["no_valid_depth", "depth_out_of_range"]
+    assert "3072 pixels outside depth.min..depth.max = 0.1..10 m" in converted.issues[1].message
+    estimates = tiny_estimator().estimate(converted.frame)
+    assert [e.status for e in estimates] == [1, 1]  # TOO_FEW_POINTS, never a crash or a wild pose
+
+
+def test_depth_range_is_configurable_and_keeps_depth_inside_it():
+    color, depth, info, seg = make_frame()  # objects at 0.6 and 0.8 m, background 1.5 m
+    converted = conversions().frame_from_messages(color, depth, info, seg, depth_range=(0.5, 1.0))
+    assert converted.frame.depth[15, 10] == pytest.approx(0.6) and converted.frame.depth[0, 0] == 0
+    (issue,) = converted.issues
+    assert issue.reason == "depth_out_of_range" and issue.level == "info"
+
+
+def test_depth_frame_must_be_the_colour_frame():
+    color, depth, info, seg = make_frame()
+    depth.header.frame_id = "camera_depth_optical_frame"
+    with pytest.raises(conversions().InputError) as error:
+        conversions().frame_from_messages(color, depth, info, seg)
+    assert error.value.reason == "frame_id_mismatch" and "'camera_depth_optical_frame'" in str(error.value)
+    color, depth, info, seg = make_frame()
+    info.header.frame_id = "other_camera"
+    with pytest.raises(conversions().InputError, match="camera_info is in frame 'other_camera'"):
+        conversions().frame_from_messages(color, depth, info, seg)
+
+
+@pytest.mark.parametrize("model, coefficients", [("plumb_bob", [0.1, -0.05, 0.001, 0.002, 0.01]),
+                                                 ("rational_polynomial", [0.1, -0.05, 0.001, 0.002, 0.01, 0.02, 0, 0]),
+                                                 ("equidistant", [0.05, 0.01, 0.0, 0.0])])
+def test_distortion_of_camera_info_is_applied_to_the_back_projected_pixels(model, coefficients):
+    """Points of a distorted camera, back-projected, are where the camera saw them (OpenCV's model)."""
+    import cv2
+
+    from dualposenet_ros.preprocess import backproject
+
+    color, depth, info, seg = make_frame()
+    info.distortion_model, info.d = model, [float(c) for c in coefficients]
+    converted = conversions().frame_from_messages(color, depth, info, seg)
+    distortion = converted.frame.distortion
+    assert distortion is not None and distortion.model == model
+    truth = np.array([[0.05, -0.04, 0.6], [-0.12, 0.1, 0.8], [0.0, 0.0, 1.5]])
+    k = np.array(info.k).reshape(3, 3)
+    if model == "equidistant":
+        pixels, _ = cv2.fisheye.projectPoints(truth[:, None], np.zeros(3), np.zeros(3), k, np.array(coefficients))
+    else:
+        pixels, _ = cv2.projectPoints(truth, np.zeros(3), np.zeros(3), k, np.array(coefficients, dtype=np.float64))
+    x_over_z, y_over_z = distortion.undistort(pixels[:, 0, 0], pixels[:, 0, 1], converted.frame.intrinsics)
+    assert np.allclose(np.stack([x_over_z, y_over_z], 1) * truth[:, 2:], truth[:, :2], atol=1e-6)
+    # backproject uses it (NOCS camera frame: x and y negated); the pinhole version differs.
+    mask = np.zeros((48, 64), bool)
+    mask[5, 60] = True
+    flat = np.full((48, 64), 1.0, np.float32)
+    with_lens, _ = backproject(flat, converted.frame.intrinsics, mask, distortion)
+    pinhole, _ = backproject(flat, converted.frame.intrinsics, mask)
+    x, y = distortion.undistort(np.array([60]), np.array([5]), converted.frame.intrinsics)
+    assert np.allclose(with_lens[0], [-x[0], -y[0], 1.0], atol=1e-6) and not np.allclose(with_lens, pinhole, atol=1e-3)
+
+
+def test_zero_distortion_is_a_pinhole_and_other_models_are_rejected():
+    color, depth, info, seg = make_frame()
+    assert conversions().frame_from_messages(color, depth, info, seg).frame.distortion is None  # plumb_bob, all zero
+    info.distortion_model, info.d = "double_sphere", [0.1, 0.2, 0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(conversions().InputError) as error:
+        conversions().frame_from_messages(color, depth, info, seg)
+    assert error.value.reason == "distortion_unsupported" and "rectified images" in str(error.value)
+    info.distortion_model, info.d = "plumb_bob", [0.1, 0.2, 0.0]
+    with pytest.raises(conversions().InputError, match="needs 4 or 5 or 8 or 12 or 14 finite coefficients"):
+        conversions().frame_from_messages(color, depth, info, seg)
+
+
+def test_max_instances_keeps_the_largest_masks_and_counts_the_rest():
+    objects = (ObjectSpec(6, (0, 4), (0, 4)), ObjectSpec(2, (10, 30), (8, 28)), ObjectSpec(1, (0, 2), (40, 42)),
+               ObjectSpec(4, (30, 45), (40, 60)))
+    instances, issues = conversions().instances_from_segmentation(make_frame(objects=objects)[3], (48, 64),
+                                                                  max_instances=2)
+    assert [i.instance_id for i in instances] == [2, 4]  # the two largest, in label order
+    (issue,) = issues
+    assert (issue.reason, issue.count) == ("too_many_instances", 2) and "2 skipped" in issue.message
+
+
+def test_a_thousand_small_masks_cost_only_the_kept_ones():
+    labels = np.zeros((48, 64), np.uint16)
+    labels.flat[: 1000 * 3] = np.repeat(np.arange(1, 1001), 3)
+    color, depth, info, seg = make_frame()
+    seg.labels = image_msg(labels, "mono16")
+    seg.class_ids, seg.class_names, seg.scores = [6] * 1000, [], []
+    converted = conversions().frame_from_messages(color, depth, info, seg, max_instances=32)
+    assert len(converted.frame.instances) == 32 and reasons(converted.issues) == ["too_many_instances"]
+    assert converted.issues[0].count == 968

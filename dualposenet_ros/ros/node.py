@@ -57,7 +57,8 @@ __all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 NODE_NAME = "dualposenet"
 DDS_HINT = 'README, "Large images over DDS"'
 SHUTDOWN_WAIT = 1.5
-"""Seconds shutdown waits for the frame in progress (refinement stops at once; a network pass may not)."""
+"""Seconds shutdown waits for the frame in progress before saying so (refinement stops within one
+iteration; a network pass cannot be interrupted)."""
 TF_DISABLED = "TF output disabled: install tf2_ros or build tf2_msgs (tools/setup.sh does)"
 
 INPUTS: tuple[tuple[str, str], ...] = (
@@ -391,7 +392,7 @@ class DualPoseNetNode(Node):
             for role, count in missing.items():
                 self.stats.issue(f"incomplete_{role}", count)
             names = ", ".join(f"{role} on {topics[role]} ({count} sets)" for role, count in missing.items())
-            self._rate_limited.warning("incomplete", f"inputs arrive incomplete: frame sets without {names}, so they "
+            self._rate_limited.warning(f"incomplete:{','.join(sorted(missing))}", f"inputs arrive incomplete: frame sets without {names}, so they "
                                        f"cannot be synchronised; large best-effort images are lost with DDS defaults: "
                                        f"see {DDS_HINT}")
         for role, age in self.stats.silent_inputs(timeout):
@@ -432,7 +433,10 @@ class DualPoseNetNode(Node):
             slot.close()
         worker = getattr(self, "_worker", None)
         if worker is not None and worker.is_alive() and worker is not threading.current_thread():
-            worker.join(timeout=SHUTDOWN_WAIT)  # refinement stops at once; a daemon thread cannot hold the process
+            worker.join(timeout=SHUTDOWN_WAIT)  # refinement stops within one iteration
+            if worker.is_alive():  # a slow network pass: exiting while it runs would abort the process
+                self.get_logger().warning("shutting down: waiting for the network pass in progress")
+                worker.join(timeout=30.0)
         super().destroy_node()
 
 
