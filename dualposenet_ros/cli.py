@@ -21,7 +21,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("dualposenet_ros.phases", "run a test phase on a dataset and write result pickles"),
     "evaluate": ("dualposenet_ros.evaluation.command", "NOCS mAP of result pickles: table, JSON, AP plot"),
     "benchmark": ("dualposenet_ros.benchmark", "speed and memory of maps, network, frames and the node"),
+    "export-onnx": ("dualposenet_ros.onnx_export", "network and decoders -> ONNX (for ONNX Runtime, TensorRT)"),
     "demo": ("dualposenet_ros.ros.demo", "synthetic camera + node over DDS, estimates against ground truth"),
+    "tracking": ("dualposenet_ros.evaluation.tracking", "identity switches, jitter and lag of the object tracker on "
+                 "synthetic sequences"),
+}
+
+# (command, flag) -> module that runs the command when the flag is given: keeps ROS imports out of
+# the core command modules (``benchmark --node`` needs rclpy, ``benchmark`` does not).
+ROUTES: dict[tuple[str, str], str] = {
+    ("benchmark", "--node"): "dualposenet_ros.ros.node_benchmark",
 }
 
 
@@ -41,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     name = argv[0]
     module_name, summary = COMMANDS[name]
+    module_name = next((routed for (command, flag), routed in ROUTES.items() if command == name and flag in argv[1:]),
+                       module_name)
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"dualposenet {name}", description=summary)
     module.configure_parser(parser)

@@ -67,6 +67,7 @@ class PoseRecord:
     score: float = 1.0
     status: int = 0  # ObjectPose.STATUS_*; non-zero = no usable pose
     handle_visible: bool = True  # only matters for mugs (ground truth)
+    track_id: int = 0  # identity across frames (estimates: the tracker's; ground truth: the object's); 0 = none
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rotation", np.asarray(self.rotation, dtype=np.float64).reshape(3, 3))
@@ -94,25 +95,28 @@ class PoseRecord:
     def from_estimate(cls, estimate: Any) -> "PoseRecord":
         """From an :class:`~dualposenet_ros.estimates.ObjectEstimate`."""
         return cls(int(estimate.instance_id), int(estimate.class_id), estimate.rotation, estimate.translation,
-                   estimate.size, float(estimate.score), int(estimate.status))
+                   estimate.size, float(estimate.score), int(estimate.status), bool(estimate.handle_visible),
+                   int(getattr(estimate, "track_id", 0)))
 
     @classmethod
     def from_instance_gt(cls, truth: Any, instance_id: int | None = None) -> "PoseRecord":
         """From a synthetic :class:`~dualposenet_ros.data.synth.InstanceGT` (``instance_id``
-        overrides its id, e.g. with its label value in a segmentation message)."""
+        overrides its id, e.g. with its label value in a segmentation message; ``track_id`` is
+        always the object's id in the scene)."""
         return cls(int(truth.instance_id if instance_id is None else instance_id), int(truth.class_id),
-                   truth.rotation, truth.translation, truth.size, 1.0, 0, bool(truth.handle_visible))
+                   truth.rotation, truth.translation, truth.size, 1.0, 0, bool(truth.handle_visible),
+                   int(truth.instance_id))
 
     @classmethod
     def from_pose(cls, instance_id: int, class_id: int, position: Sequence[float], quaternion_xyzw: Sequence[float],
                   size: Sequence[float], score: float = 1.0, status: int = 0,
-                  handle_visible: bool = True) -> "PoseRecord":
+                  handle_visible: bool = True, track_id: int = 0) -> "PoseRecord":
         """From a position, an (x, y, z, w) quaternion and a size (the fields of ``ObjectPose``)."""
         quaternion = np.asarray(quaternion_xyzw, dtype=np.float64)
         norm = float(np.linalg.norm(quaternion))
         rotation = Rotation.from_quat(quaternion / norm).as_matrix() if norm > 0 and math.isfinite(norm) else np.eye(3)
         return cls(int(instance_id), int(class_id), rotation, position, size, float(score), int(status),
-                   bool(handle_visible))
+                   bool(handle_visible), int(track_id))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (quaternion x, y, z, w)."""
@@ -120,13 +124,13 @@ class PoseRecord:
                 "position": [float(v) for v in self.translation],
                 "orientation_xyzw": [float(v) for v in self.quaternion_xyzw],
                 "size": [float(v) for v in self.size], "score": float(self.score), "status": int(self.status),
-                "handle_visible": bool(self.handle_visible)}
+                "handle_visible": bool(self.handle_visible), "track_id": int(self.track_id)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PoseRecord":
         return cls.from_pose(data["instance_id"], data["class_id"], data["position"], data["orientation_xyzw"],
                              data["size"], data.get("score", 1.0), data.get("status", 0),
-                             data.get("handle_visible", True))
+                             data.get("handle_visible", True), data.get("track_id", 0))
 
 
 @dataclass(frozen=True, eq=False)

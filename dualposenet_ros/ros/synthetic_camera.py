@@ -220,7 +220,7 @@ def pose_records(msg: Any) -> list[Any]:
         p, q, s = obj.pose.position, obj.pose.orientation, obj.size
         handle_visible = not (obj.rotation_symmetric and category_name(obj.class_id) == "mug")
         records.append(PoseRecord.from_pose(obj.instance_id, obj.class_id, (p.x, p.y, p.z), (q.x, q.y, q.z, q.w),
-                                            (s.x, s.y, s.z), obj.score, obj.status, handle_visible))
+                                            (s.x, s.y, s.z), obj.score, obj.status, handle_visible, obj.track_id))
     return records
 
 
