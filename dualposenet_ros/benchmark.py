@@ -6,7 +6,11 @@ Reports (table on stdout, optional JSON):
 * network latency per batch size (encoder + both decoders);
 * per-frame latency of the whole pipeline for 1/3/6/10 instances, without and with each
   refinement mode, and the peak memory of that run;
-* ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy).
+* ``--options``: each inference option (precision, backend) against float32: speed and accuracy
+  cost (``option_benchmark.py``);
+* ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy). The
+  command line routes it to :mod:`dualposenet_ros.ros.node_benchmark` (this module does not
+  import ROS code).
 
 Timings are medians over ``--repeats`` after warm-up; on CUDA every timing synchronises.
 """
@@ -28,8 +32,11 @@ import torch
 
 from .config import get_preset
 from .estimates import FrameInput, InstanceInput, RefineMode
+from .backends import Backend
 from .network import DualPoseNet
+from .option_benchmark import OPTIONS
 from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
+from .precision import Precision
 from .preprocess import Intrinsics, spherical_maps, spherical_maps_batch, spherical_maps_reference
 
 POINTS_PER_INSTANCE = 5000
@@ -99,15 +106,17 @@ def bench_spherical_maps(resolution: int, device: torch.device, repeats: int) ->
             "speedup": reference / vectorised, "batch6_torch_ms": batched * 1e3}
 
 
-def bench_network(model: DualPoseNet, device: torch.device, repeats: int) -> dict[int, float]:
-    n, points = model.config.resolution, model.config.num_points
+def bench_network(estimator: PoseEstimator, repeats: int) -> dict[int, float]:
+    """Encoder and both decoders through the estimator's backend, per batch size."""
+    config, device = estimator.model.config, estimator.device
+    n, points = config.resolution, config.num_points
     timer = _timer(device, repeats)
     latency = {}
     for batch in BATCH_SIZES:
         inputs = (torch.randn(batch, 1, n, n, device=device), torch.randn(batch, 3, n, n, device=device),
                   torch.randn(batch, points, 3, device=device) * 0.05)
         with torch.no_grad():
-            latency[batch] = timer(lambda: model(*inputs)) * 1e3
+            latency[batch] = timer(lambda: estimator.network(*inputs, amp=estimator.settings.amp)) * 1e3
     return latency
 
 
@@ -136,7 +145,8 @@ def format_report(report: dict[str, Any]) -> str:
     maps = report["spherical_maps"]
     lines = [
         f"DualPoseNet benchmark: {report['model']} ({report['parameters'] / 1e6:.1f} M parameters) "
-        f"on {report['device_name']}, torch {report['torch']}",
+        f"on {report['device_name']}, torch {report['torch']}, backend {report['backend']}, "
+        f"precision {report['precision']}",
         "",
         f"Spherical maps, one {maps['points']}-point instance at n={report['resolution']}:",
         f"  per-point loop {maps['reference_loop_ms']:.2f} ms | vectorised {maps['vectorised_ms']:.3f} ms "
@@ -161,17 +171,23 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="refinement modes to time per frame")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
-    parser.add_argument("--node", action="store_true",
-                        help="benchmark the ROS node end to end over DDS instead (see dualposenet_ros.ros.node_benchmark)")
+    parser.add_argument("--precision", default="fp32", choices=[p.value for p in Precision],
+                        help="precision of the torch backend's large linear layers (default fp32)")
+    parser.add_argument("--backend", default="torch", choices=[b.value for b in Backend],
+                        help="inference backend of the un-refined passes (default torch)")
+    parser.add_argument("--options", nargs="*", metavar="OPTION",
+                        help=f"compare inference options instead ({', '.join(OPTIONS)}; default all): per-frame "
+                             "latency and pose difference against fp32")
+    parser.add_argument("--accuracy", type=int, default=0, metavar="IMAGES",
+                        help="with --options: also the mAP of each option on this many fresh synthetic validation "
+                             "images (needs trained weights: the shipped model unless --checkpoint)")
+    parser.add_argument("--instances", type=int, nargs="+", metavar="N",
+                        help="with --options: instance counts of the timed frames (default 1 3 6 10)")
     parser.add_argument("--import", dest="import_preset", nargs="?", const="paper", metavar="PRESET",
                         help="time and peak memory of import-tf on a checkpoint of the official layout at this "
                              "preset's size (default paper: 67.8 M parameters) instead")
-    parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
-                        help="with --node: feed frames of the largest instance count at --soak-rate for this long "
-                             "and report latency and node memory per minute")
-    parser.add_argument("--soak-rate", type=float, default=30.0, metavar="HZ")
-    parser.add_argument("--node-instances", type=int, nargs="+", metavar="N",
-                        help="with --node: instance counts of the frames (default 1 3 6 10)")
+    parser.epilog = ("dualposenet benchmark --node [...] benchmarks the ROS node end to end over DDS instead "
+                     "(see dualposenet benchmark --node --help)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,18 +195,20 @@ def run(args: argparse.Namespace) -> int:
         from .import_benchmark import run_import_benchmark
 
         return run_import_benchmark(args.import_preset, args.json)
-    if args.node:
-        from .ros.node_benchmark import run_node_benchmark
+    if args.options is not None:
+        from .option_benchmark import run_option_benchmark
 
-        return run_node_benchmark(args)
+        args.options = args.options or list(OPTIONS)
+        return run_option_benchmark(args)
     device = resolve_device(args.device)
     settings = EstimatorSettings(amp=args.amp)
+    choice = dict(precision=args.precision, backend=args.backend)
     if args.checkpoint:
-        estimator = PoseEstimator.from_checkpoint(args.checkpoint, device, settings)
+        estimator = PoseEstimator.from_checkpoint(args.checkpoint, device, settings, **choice)
         name = Path(args.checkpoint).stem
     else:
         torch.manual_seed(0)
-        estimator = PoseEstimator(DualPoseNet(get_preset(args.preset)), device, settings)
+        estimator = PoseEstimator(DualPoseNet(get_preset(args.preset)), device, settings, **choice)
         name = args.preset
     model = estimator.model
     report = {
@@ -198,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "spherical_maps": bench_spherical_maps(model.config.resolution, device, args.repeats),
-        "network_ms": bench_network(model, device, args.repeats),
+        "precision": estimator.precision.value, "backend": estimator.backend_name.value,
+        "network_ms": bench_network(estimator, args.repeats),
         "frames": bench_frames(estimator, args.repeats, [RefineMode.parse(m) for m in args.refine]),
     }
     print(format_report(report))

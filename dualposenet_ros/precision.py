@@ -1,8 +1,8 @@
 """Reduced-precision copies of a trained DualPoseNet for faster un-refined inference.
 
-Most of the paper network's 68 M weights sit in its fully connected layers: the three
-flatten -> feature projections of the multi-scale aggregation hold 59 M of them, the explicit
-decoder's heads 5 M more. A forward pass at the batch sizes a frame has (one row per object)
+Most of the paper network's 68 M weights sit in the encoder's fully connected layers: the three
+flatten -> feature projections of the multi-scale aggregation hold 59 M of them and its two
+1024 x 1024 layers 2 M more. A forward pass at the batch sizes a frame has (one row per object)
 reads every one of those weights, so storing them in fewer bytes is what speeds the pass up:
 
 * ``bf16``: weights kept in bfloat16 and multiplied in bfloat16 (AVX-512 BF16 / AMX on CPUs
@@ -10,9 +10,10 @@ reads every one of those weights, so storing them in fewer bytes is what speeds 
 * ``int8``: dynamic quantisation (``torch.ao.nn.quantized.dynamic.Linear``, FBGEMM/oneDNN):
   int8 weights with per-channel scales, activations quantised per batch at run time. CPU only.
 
-Only these layers change; the spherical convolutions, the implicit decoder (refinement
-differentiates through it) and the trained model itself stay in float32. The README's
-benchmark table gives each option's speed and its accuracy cost against float32.
+Only these layers change. The spherical convolutions, both decoders (quantising the explicit
+heads too doubled the median rotation difference to float32 on rendered scenes for 7 % of the
+weights; refinement differentiates through the decoders) and the trained model itself stay in
+float32. The README's benchmark table gives each option's speed and accuracy cost.
 """
 
 from __future__ import annotations
@@ -78,11 +79,9 @@ def _int8_linear(linear: nn.Linear) -> nn.Module:
 
 
 def _replaceable_linears(model: DualPoseNet) -> list[tuple[nn.ModuleList, int]]:
-    """(container, index) of every Linear called as a module in the un-refined passes: the
-    aggregation's projections and MLP and the explicit decoder's heads (not the implicit decoder,
-    which slices its first weight)."""
+    """(container, index) of the encoder's fully connected layers: the aggregation's projections
+    and MLP."""
     containers = [model.encoder.aggregation.projections, model.encoder.aggregation.mlp.layers]
-    containers += [head.layers for head in model.explicit_decoder.children()]
     return [(container, index) for container in containers for index, layer in enumerate(container)
             if isinstance(layer, nn.Linear)]
 

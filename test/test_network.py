@@ -1,7 +1,9 @@
-"""DualPoseNet structure, outputs, equivariance and torch.func compatibility; ModelConfig."""
+"""DualPoseNet structure, outputs, equivariance and torch.func compatibility (on every available
+device where the device matters); ModelConfig."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -11,6 +13,8 @@ from torch.func import functional_call, grad, vmap
 from dualposenet_ros.config import PRESETS, ModelConfig, get_preset
 from dualposenet_ros.losses import consistency_loss, explicit_canonical_points, training_loss
 from dualposenet_ros.network import DualPoseNet, flatten_channels_last
+
+from devices import DEVICES
 
 
 def make_inputs(config: ModelConfig, batch: int, points: int = 64, seed: int = 0,
@@ -29,24 +33,32 @@ def compact() -> DualPoseNet:
     return DualPoseNet(ModelConfig.compact()).eval()
 
 
-def test_compact_output_shapes_and_unit_quaternion(compact: DualPoseNet) -> None:
+def on(device: str, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(tensor.to(device) for tensor in tensors)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_compact_output_shapes_and_unit_quaternion(compact: DualPoseNet, device: str) -> None:
     config = compact.config
+    compact = copy.deepcopy(compact).to(device)
     with torch.no_grad():
-        output = compact(*make_inputs(config, batch=6, points=100))
+        output = compact(*on(device, *make_inputs(config, batch=6, points=100)))
     assert output.quaternion.shape == (6, 4)
     assert output.translation.shape == (6, 3)
     assert output.size.shape == (6, 3)
     assert output.canonical_points.shape == (6, 100, 3)
     assert output.feature.shape == (6, config.feature_dim)
-    torch.testing.assert_close(output.quaternion.norm(dim=-1), torch.ones(6))
+    torch.testing.assert_close(output.quaternion.norm(dim=-1), torch.ones(6, device=device))
     assert all(torch.isfinite(t).all() for t in output)
-    maps = compact.spherical_features(*make_inputs(config, batch=2)[:2])
+    maps = compact.spherical_features(*on(device, *make_inputs(config, batch=2)[:2]))
     n = config.resolution
     assert [tuple(m.shape) for m in maps] == [(2, 16, n // 2, n // 2), (2, 32, n // 4, n // 4), (2, 64, n // 8, n // 8)]
 
 
-def test_pieces_compose_to_forward(compact: DualPoseNet) -> None:
-    distance, rgb, points = make_inputs(compact.config, batch=3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_pieces_compose_to_forward(compact: DualPoseNet, device: str) -> None:
+    compact = copy.deepcopy(compact).to(device)
+    distance, rgb, points = on(device, *make_inputs(compact.config, batch=3))
     with torch.no_grad():
         output = compact(distance, rgb, points)
         feature = compact.encode(distance, rgb)
@@ -87,10 +99,11 @@ def test_compact_preset_fits_the_shipping_budget(compact: DualPoseNet) -> None:
     assert 2e6 <= compact.count_parameters() <= 4e6
 
 
-def test_azimuth_shift_commutes_with_spherical_layers() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_azimuth_shift_commutes_with_spherical_layers(device: str) -> None:
     torch.manual_seed(1)
-    model = DualPoseNet(ModelConfig.compact()).double().eval()
-    distance, rgb, _ = make_inputs(model.config, batch=2, dtype=torch.float64)
+    model = DualPoseNet(ModelConfig.compact()).double().eval().to(device)
+    distance, rgb = on(device, *make_inputs(model.config, batch=2, dtype=torch.float64)[:2])
     shift = 8  # the three poolings divide it down to 4, 2, 1 cells at the fusion resolutions
     with torch.no_grad():
         maps = model.spherical_features(distance, rgb)
@@ -101,14 +114,17 @@ def test_azimuth_shift_commutes_with_spherical_layers() -> None:
         torch.testing.assert_close(moved, expected, atol=1e-9, rtol=1e-9)  # ... and commutes
 
 
-def test_functional_call_vmap_over_instance_parameters(compact: DualPoseNet) -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_functional_call_vmap_over_instance_parameters(compact: DualPoseNet, device: str) -> None:
     """Per-instance weight copies batched with vmap equal separate plain forwards (refinement's path)."""
     instances = 3
+    compact = copy.deepcopy(compact).to(device)
     generator = torch.Generator().manual_seed(2)
     base = {name: p.detach() for name, p in compact.named_parameters()}
-    stacked = {name: p.expand(instances, *p.shape) + 1e-3 * torch.randn(instances, *p.shape, generator=generator)
+    stacked = {name: p.expand(instances, *p.shape)
+               + 1e-3 * torch.randn(instances, *p.shape, generator=generator).to(device)
                for name, p in base.items()}
-    distance, rgb, points = make_inputs(compact.config, batch=instances, points=32)
+    distance, rgb, points = on(device, *make_inputs(compact.config, batch=instances, points=32))
 
     def run(params, d, r, x):
         return functional_call(compact, params, (d[None], r[None], x[None]))

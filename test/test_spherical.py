@@ -1,4 +1,5 @@
-"""Spherical harmonic transform, convolution and pooling against direct transcriptions of the formulas."""
+"""Spherical harmonic transform, convolution and pooling against direct transcriptions of the formulas,
+on every available device."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import torch
 from scipy.special import sph_harm_y
 
 from dualposenet_ros.spherical import SphericalConv, SphericalHarmonicTransform, SphericalPool
+
+from devices import DEVICES
 
 # ---------------------------------------------------------------------------------------------
 # Independent implementation: explicit sums over the full grid, straight from the formulas.
@@ -90,23 +93,25 @@ def random_coefficients(n: int, generator: np.random.Generator, *leading: int) -
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n", [8, 16])
-def test_transform_matches_direct_formulas(n: int) -> None:
+def test_transform_matches_direct_formulas(n: int, device: str) -> None:
     generator = np.random.default_rng(n)
-    transform = SphericalHarmonicTransform(n)
+    transform = SphericalHarmonicTransform(n).to(device)
     signal = generator.standard_normal((n, n))
-    coefficients = transform(torch.from_numpy(signal)[None, None])[0, 0].numpy()
+    coefficients = transform(torch.from_numpy(signal).to(device)[None, None])[0, 0].cpu().numpy()
     np.testing.assert_allclose(coefficients, direct_forward(signal), atol=1e-12)
 
     arbitrary = np.tril(generator.standard_normal((n // 2, n // 2)) + 1j * generator.standard_normal((n // 2, n // 2)))
-    inverse = transform.inverse(torch.from_numpy(arbitrary))
-    np.testing.assert_allclose(inverse.numpy(), direct_inverse(arbitrary, n), atol=1e-12)
+    inverse = transform.inverse(torch.from_numpy(arbitrary).to(device))
+    np.testing.assert_allclose(inverse.cpu().numpy(), direct_inverse(arbitrary, n), atol=1e-12)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n", [8, 64])
-def test_round_trip_of_band_limited_signals_float64(n: int) -> None:
-    transform = SphericalHarmonicTransform(n)
-    coefficients = torch.from_numpy(random_coefficients(n, np.random.default_rng(0), 2, 3))
+def test_round_trip_of_band_limited_signals_float64(n: int, device: str) -> None:
+    transform = SphericalHarmonicTransform(n).to(device)
+    coefficients = torch.from_numpy(random_coefficients(n, np.random.default_rng(0), 2, 3)).to(device)
     signal = transform.inverse(coefficients)
     assert signal.shape == (2, 3, n, n) and signal.dtype == torch.float64
     recovered = transform(signal)
@@ -114,10 +119,11 @@ def test_round_trip_of_band_limited_signals_float64(n: int) -> None:
     torch.testing.assert_close(transform.inverse(recovered), signal, atol=1e-10, rtol=0)
 
 
-def test_round_trip_float32() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_round_trip_float32(device: str) -> None:
     n = 64
-    transform = SphericalHarmonicTransform(n)
-    coefficients = torch.from_numpy(random_coefficients(n, np.random.default_rng(1), 4)).to(torch.complex64)
+    transform = SphericalHarmonicTransform(n).to(device)
+    coefficients = torch.from_numpy(random_coefficients(n, np.random.default_rng(1), 4)).to(device, torch.complex64)
     signal = transform.inverse(coefficients)
     assert signal.dtype == torch.float32
     torch.testing.assert_close(transform(signal), coefficients, atol=2e-5, rtol=0)
@@ -131,8 +137,9 @@ def test_transform_rejects_wrong_grid() -> None:
         SphericalHarmonicTransform(7)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("n", "num_anchors"), [(8, 8), (32, 8), (16, 3)])
-def test_conv_matches_direct_formulas(n: int, num_anchors: int) -> None:
+def test_conv_matches_direct_formulas(n: int, num_anchors: int, device: str) -> None:
     torch.manual_seed(n)
     conv = SphericalConv(2, 3, n, num_anchors=num_anchors).double()
     assert conv.weight.shape == (min(num_anchors, n // 2), 2, 3)
@@ -140,21 +147,38 @@ def test_conv_matches_direct_formulas(n: int, num_anchors: int) -> None:
         conv.weight.normal_()
         conv.bias.normal_()
     signal = np.random.default_rng(n).standard_normal((2, n, n))
-    output = conv(torch.from_numpy(signal)[None])[0].detach().numpy()
-    np.testing.assert_allclose(output, direct_conv(conv, signal), atol=1e-10)
+    expected = direct_conv(conv, signal)
+    output = conv.to(device)(torch.from_numpy(signal).to(device)[None])[0].detach().cpu().numpy()
+    np.testing.assert_allclose(output, expected, atol=1e-10)
 
 
-def test_conv_commutes_with_azimuth_shift() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(3, 16, 64, 64), (16, 16, 64, 64), (2, 2, 16, 8, 8)], ids=str)
+def test_conv_matrix_products_equal_the_fft_form(shape: tuple[int, ...], device: str) -> None:
+    """forward (DFT and Legendre matrix products) computes forward_spectral's sums, for any leading dims."""
+    torch.manual_seed(1)
+    conv = SphericalConv(shape[-3], 8, shape[-1]).double().to(device)
+    with torch.no_grad():
+        conv.bias.normal_()
+        signal = torch.randn(shape, dtype=torch.float64, device=device)
+        torch.testing.assert_close(conv(signal), conv.forward_spectral(signal), atol=1e-12, rtol=0)
+        conv.float()
+        torch.testing.assert_close(conv(signal.float()), conv.forward_spectral(signal.float()), atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_commutes_with_azimuth_shift(device: str) -> None:
     torch.manual_seed(0)
-    conv = SphericalConv(16, 16, 64)
-    signal = torch.randn(2, 16, 64, 64)
+    conv = SphericalConv(16, 16, 64).to(device)
+    signal = torch.randn(2, 16, 64, 64, device=device)
     with torch.no_grad():
         for shift in (1, 5, 32):
             shifted_output = conv(torch.roll(signal, shift, dims=2))
             torch.testing.assert_close(shifted_output, torch.roll(conv(signal), shift, dims=2), atol=1e-5, rtol=0)
 
 
-def test_conv_parameters_init_and_gradients() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_conv_parameters_init_and_gradients(device: str) -> None:
     torch.manual_seed(0)
     conv = SphericalConv(16, 32, 64)
     assert set(conv.state_dict()) == {"weight", "bias"}
@@ -162,33 +186,37 @@ def test_conv_parameters_init_and_gradients() -> None:
     assert conv.weight.abs().max() <= 2 * std
     assert 0.5 * std < conv.weight.std() < std
     assert torch.all(conv.bias == 0)
-    conv(torch.randn(1, 16, 64, 64)).square().mean().backward()
+    conv.to(device)(torch.randn(1, 16, 64, 64, device=device)).square().mean().backward()
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError):
-        conv(torch.randn(1, 3, 64, 64))
+        conv(torch.randn(1, 3, 64, 64, device=device))
 
 
-def test_pool_matches_area_weighted_average() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_pool_matches_area_weighted_average(device: str) -> None:
     n = 8
     signal = np.random.default_rng(0).standard_normal((1, 2, n, n))
     cell_sin = lambda size: np.sin((np.arange(size) + 0.5) * np.pi / size)  # noqa: E731
     weighted = signal * cell_sin(n)
     expected = weighted.reshape(1, 2, n // 2, 2, n // 2, 2).mean(axis=(3, 5)) / cell_sin(n // 2)
-    np.testing.assert_allclose(SphericalPool()(torch.from_numpy(signal)).numpy(), expected, atol=1e-12)
+    pooled = SphericalPool()(torch.from_numpy(signal).to(device))
+    np.testing.assert_allclose(pooled.cpu().numpy(), expected, atol=1e-12)
 
 
-def test_pool_of_constant_is_scaled_by_cos_half_cell() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_pool_of_constant_is_scaled_by_cos_half_cell(device: str) -> None:
     n = 64
-    pooled = SphericalPool()(torch.full((1, 1, n, n), 3.0, dtype=torch.float64))
+    pooled = SphericalPool()(torch.full((1, 1, n, n), 3.0, dtype=torch.float64, device=device))
     assert pooled.shape == (1, 1, n // 2, n // 2)
     torch.testing.assert_close(pooled, torch.full_like(pooled, 3.0 * math.cos(math.pi / (2 * n))), atol=1e-12, rtol=0)
 
 
-def test_pool_commutes_with_even_azimuth_shift() -> None:
-    signal = torch.randn(2, 3, 16, 16)
+@pytest.mark.parametrize("device", DEVICES)
+def test_pool_commutes_with_even_azimuth_shift(device: str) -> None:
+    signal = torch.randn(2, 3, 16, 16, device=device)
     pool = SphericalPool()
     for shift in (2, 6):
         shifted = pool(torch.roll(signal, shift, dims=2))
         torch.testing.assert_close(shifted, torch.roll(pool(signal), shift // 2, dims=2))
     with pytest.raises(ValueError):
-        pool(torch.zeros(1, 1, 16, 15))
+        pool(torch.zeros(1, 1, 16, 15, device=device))

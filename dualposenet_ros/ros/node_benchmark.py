@@ -35,7 +35,7 @@ from .parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
-__all__ = ["INSTANCE_COUNTS", "benchmark_frames", "format_rows", "run_node_benchmark"]
+__all__ = ["INSTANCE_COUNTS", "benchmark_frames", "configure_parser", "format_rows", "run", "run_node_benchmark"]
 
 INSTANCE_COUNTS = (1, 3, 6, 10)
 
@@ -246,6 +246,33 @@ def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, st
     path = scratch / f"random_{args.preset}"
     save_checkpoint(path, DualPoseNet(get_preset(args.preset)), {"note": "random weights for timing"})
     return str(path), f"{args.preset} preset with random weights (no shipped model yet; timings only)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dualposenet benchmark --node`` (the command line routes ``--node`` here)."""
+    parser.add_argument("--node", action="store_true", required=True,
+                        help="benchmark the ROS node end to end over DDS (this mode)")
+    parser.add_argument("--preset", default="compact", help="model preset when no shipped model exists (random weights)")
+    parser.add_argument("--checkpoint", help="checkpoint for the node (default: the shipped model)")
+    parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA where present), cpu or cuda[:N]")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                        help="the node's precision parameter")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                        help="the node's backend parameter")
+    parser.add_argument("--repeats", type=int, default=5, help="frames timed per configuration")
+    parser.add_argument("--refine", nargs="*", default=["none", "feature", "encoder"],
+                        help="refinement modes to measure")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
+                        help="feed frames of the largest instance count at --soak-rate for this long and report "
+                             "latency and node memory per minute")
+    parser.add_argument("--soak-rate", type=float, default=30.0, metavar="HZ")
+    parser.add_argument("--node-instances", type=int, nargs="+", metavar="N",
+                        help="instance counts of the frames (default 1 3 6 10)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_node_benchmark(args)
 
 
 def run_node_benchmark(args: argparse.Namespace) -> int:
