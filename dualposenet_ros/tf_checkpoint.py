@@ -36,6 +36,8 @@ FOOTER_SIZE = 48
 BLOCK_TRAILER_SIZE = 5
 CRC_MASK_DELTA = 0xA282EAD8
 STATE_FILE = "checkpoint"
+MAX_SHARDS = 99999
+"""Shard numbers have five digits in the data file names."""
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STATE_PATH = re.compile(r'^\s*model_checkpoint_path\s*:\s*"((?:[^"\\]|\\.)*)"', re.MULTILINE)
 
@@ -132,25 +134,40 @@ class TensorEntry:
         return dtype.name if dtype is not None else _DTYPE_NAMES.get(self.dtype_code, f"dtype {self.dtype_code}")
 
 
+def _as_int(value: int | bytes) -> int:
+    """A scalar field's value; a corrupt message can put a length-delimited field where a number belongs."""
+    if not isinstance(value, int):
+        raise ValueError("number field holds bytes")
+    return value
+
+
+def _as_message(value: int | bytes) -> bytes:
+    """A sub-message field's bytes (never ``bytes(n)``, which would allocate n zero bytes)."""
+    if not isinstance(value, bytes):
+        raise ValueError("message field holds a number")
+    return value
+
+
 def _parse_entry(name: str, value: bytes) -> TensorEntry:
     dtype, shape, shard, offset, size, crc, sliced = 0, [], 0, 0, 0, None, False
     for field, content in _proto_fields(value):
         if field == 1:
-            dtype = int(content)
-        elif field == 2:  # TensorShapeProto: repeated Dim dim = 2 { int64 size = 1 }
-            for shape_field, dim in _proto_fields(bytes(content)):
+            dtype = _as_int(content)
+        elif field == 2:  # TensorShapeProto: repeated Dim dim = 2 { int64 size = 1 }; bool unknown_rank = 3
+            for shape_field, dim in _proto_fields(_as_message(content)):
                 if shape_field == 2:
-                    shape.append(next((_signed64(int(v)) for f, v in _proto_fields(bytes(dim)) if f == 1), 0))
-                elif shape_field == 3 and content:
+                    sizes = [_signed64(_as_int(v)) for f, v in _proto_fields(_as_message(dim)) if f == 1]
+                    shape.append(sizes[-1] if sizes else 0)
+                elif shape_field == 3 and _as_int(dim):
                     raise ValueError("unknown rank")
         elif field == 3:
-            shard = int(content)
+            shard = _as_int(content)
         elif field == 4:
-            offset = _signed64(int(content))
+            offset = _signed64(_as_int(content))
         elif field == 5:
-            size = _signed64(int(content))
+            size = _signed64(_as_int(content))
         elif field == 6:
-            crc = int(content)
+            crc = _as_int(content)
         elif field == 7:
             sliced = True
     return TensorEntry(name, dtype, tuple(shape), shard, offset, size, crc, sliced)
@@ -302,22 +319,22 @@ class TFCheckpoint:
                 variable = key.decode("utf-8")
                 try:
                     self.entries[variable] = _parse_entry(variable, value)
-                except ValueError as error:
+                except (ValueError, TypeError) as error:
                     raise TFCheckpointError(f"variable {variable!r} in {name}: corrupt entry ({error})") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            if isinstance(error, TFCheckpointError):
-                raise
+        except TFCheckpointError:
+            raise
+        except (ValueError, TypeError, UnicodeDecodeError) as error:  # TypeError: a field of the wrong wire type
             raise TFCheckpointError(f"{name} is corrupt: {error}") from None
         if not header_seen:
             raise TFCheckpointError(f"{name} has no bundle header: not a TensorFlow V2 checkpoint index")
 
     def _parse_header(self, value: bytes) -> None:
         fields = dict(_proto_fields(value))
-        self.num_shards = int(fields.get(1, 1))
-        if int(fields.get(2, 0)) != 0:
+        self.num_shards = _as_int(fields.get(1, 1))
+        if _as_int(fields.get(2, 0)) != 0:
             raise TFCheckpointError(f"{self.index_path.name} was written big-endian; only little-endian checkpoints "
                                     "are supported")
-        if self.num_shards < 1:
+        if not 1 <= self.num_shards <= MAX_SHARDS:
             raise TFCheckpointError(f"{self.index_path.name} declares {self.num_shards} data shards")
 
     def _check_data_files(self) -> None:

@@ -332,3 +332,36 @@ def test_benchmark_import_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "import-tf of a compact-size TensorFlow checkpoint (2.5 M parameters, 75 variables" in capsys.readouterr().out
     row = json.loads((tmp_path / "import.json").read_text())["import_tf"]
     assert row["preset"] == "compact" and row["parameters"] == 2_454_509 and row["data_bytes"] == 4 * 2_454_509
+
+
+def test_corrupt_entries_behind_valid_block_checksums_are_refused_cleanly(tmp_path: Path) -> None:
+    """A crafted index (entry bytes changed, block CRC recomputed) gives TFCheckpointError, never a crash."""
+    import random
+    import struct
+
+    write_checkpoint(tmp_path / "m", {f"v{i}": np.arange(i + 1, dtype=np.float32)[None] for i in range(20)})
+    original = (tmp_path / "m.index").read_bytes()
+    # The single data block starts at byte 0; its size is in the index block's only handle.
+    _, _, position = tf_checkpoint._block_handle(original, len(original) - tf_checkpoint.FOOTER_SIZE)
+    index_offset, index_size, _ = tf_checkpoint._block_handle(original, position)
+    (_, handle), = tf_checkpoint._block_entries(tf_checkpoint._read_block(original, index_offset, index_size))
+    offset, size, _ = tf_checkpoint._block_handle(handle, 0)
+    rng, outcomes = random.Random(0), {"refused": 0, "read": 0}
+    for _ in range(300):
+        damaged = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            damaged[offset + rng.randrange(size)] = rng.randrange(256)
+        crc = tf_checkpoint.mask_crc(tf_checkpoint.crc32c(bytes(damaged[offset:offset + size + 1])))
+        damaged[offset + size + 1:offset + size + 5] = struct.pack("<I", crc)
+        (tmp_path / "m.index").write_bytes(bytes(damaged))
+        try:
+            checkpoint = TFCheckpoint(tmp_path / "m")
+            for name in checkpoint.entries:
+                try:
+                    checkpoint.read(name)
+                except TFCheckpointError:
+                    pass
+            outcomes["read"] += 1
+        except TFCheckpointError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
