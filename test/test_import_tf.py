@@ -329,7 +329,8 @@ def test_benchmark_import_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str
     from dualposenet_ros.cli import main
 
     assert main(["benchmark", "--import", "compact", "--json", str(tmp_path / "import.json")]) == 0
-    assert "import-tf of a compact-size TensorFlow checkpoint (2.5 M parameters, 75 variables" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "import-tf of a compact-size TensorFlow checkpoint (2.5 M parameters, 75 variables" in printed
     row = json.loads((tmp_path / "import.json").read_text())["import_tf"]
     assert row["preset"] == "compact" and row["parameters"] == 2_454_509 and row["data_bytes"] == 4 * 2_454_509
 
