@@ -80,7 +80,8 @@ def test_yolo_polygon_of_another_image_size_is_scaled():
     detection = Detection(class_id=41, class_name="cup", score=0.8)
     detection.mask.width, detection.mask.height = 320, 240
     detection.mask.data = [Point2D(x=x, y=y) for x, y in ((40, 40), (120, 40), (120, 100), (40, 100))]
-    (instance,), issues = instances_from_yolo(DetectionArray(detections=[detection]), (120, 160), parse_class_map(DEFAULT_CLASS_MAP))
+    class_map = parse_class_map(DEFAULT_CLASS_MAP)
+    (instance,), issues = instances_from_yolo(DetectionArray(detections=[detection]), (120, 160), class_map)
     rows, cols = np.nonzero(instance.mask)
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (20, 50, 20, 60)
     assert (instance.class_id, instance.score, instance.instance_id, issues) == (6, pytest.approx(0.8), 1, [])
@@ -104,7 +105,8 @@ def test_class_map_maps_names_and_ids_and_unmapped_classes_are_counted():
     msg = Detection2DArray(detections=[detection("person"), detection("39"), detection("CUP"), detection("bowl", 1.5)])
     instances, issues = instances_from_detections(msg, [mask], labels.shape, class_map)
     assert [(i.instance_id, i.class_id) for i in instances] == [(2, 1), (3, 6)]
-    assert [(issue.reason, issue.level) for issue in issues] == [("unmapped_class", "info"), ("invalid_score", "warning")]
+    assert [(issue.reason, issue.level) for issue in issues] == [("unmapped_class", "info"),
+                                                                 ("invalid_score", "warning")]
     assert "person" in issues[0].message
     for bad in ("cup", "cup: spoon", ": mug"):
         with pytest.raises(ValueError, match="class_map entry"):

@@ -18,7 +18,8 @@ def estimate(class_id: int, x: float, y: float = 0.0, z: float = 0.6, instance_i
              status: EstimateStatus = EstimateStatus.OK) -> ObjectEstimate:
     return ObjectEstimate(instance_id=instance_id, class_id=class_id, score=score,
                           rotation=np.eye(3) if rotation is None else rotation, translation=np.array([x, y, z]),
-                          size=np.array([0.08, 0.1, 0.08]), consistency_residual=residual, num_points=500, status=status)
+                          size=np.array([0.08, 0.1, 0.08]), consistency_residual=residual, num_points=500,
+                          status=status)
 
 
 def test_identities_follow_the_objects_whatever_the_instance_order():

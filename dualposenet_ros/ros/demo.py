@@ -62,7 +62,13 @@ class DemoError(ProcessError):
 def node_parameters(args: argparse.Namespace) -> dict[str, Any]:
     # Reliable inputs: the synthetic camera and the bag player publish reliably, so a frame whose
     # fragments a busy CPU dropped is resent instead of lost (a best-effort reader loses it).
-    parameters: dict[str, Any] = {"device": args.device, "refine.mode": args.refine, **reliable_input_overrides()}
+    parameters: dict[str, Any] = {"device": args.device, "refine.mode": args.refine, **reliable_input_overrides(),
+                                  "segmentation_format": args.segmentation_format,
+                                  "tracking.smoothing": float(args.smoothing)}
+    if args.segmentation_format == "detections_masks":
+        from .segmentation_inputs import MASKS_TOPIC
+
+        parameters[f"qos_overrides./{MASKS_TOPIC}.subscription.reliability"] = "reliable"
     if args.checkpoint:
         parameters["checkpoint"] = str(Path(args.checkpoint).expanduser().resolve())
     for item in args.node_param or ():
@@ -262,6 +268,7 @@ def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, 
     import numpy as np
 
     from ..evaluation import scoring
+    from ..evaluation.tracking import identity_switches
 
     collected = outcome.collected
     stamps = sorted(s for s in collected.estimates if s in collected.truth)
@@ -285,6 +292,9 @@ def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, 
     summary = scoring.summarize(matching)
     print(f"\nSummary over {len(stamps)} estimated frames:")
     print(scoring.format_summary(summary))
+    switches, followed = identity_switches([frame_matching for _, frame_matching in tables])
+    print(f"identities: {followed} objects followed, {switches} identity switches (track id changes of the estimate "
+          "matched to each true object)")
 
     arrivals = sorted(collected.estimate_arrival.values())
     inputs = sorted(collected.truth_arrival.values())
@@ -292,7 +302,8 @@ def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, 
     rates = {
         "frames_published": outcome.published_frames,
         "frames_estimated": len(collected.estimates),
-        "input_fps": (len(inputs) - 1) / (inputs[-1] - inputs[0]) if len(inputs) > 1 and inputs[-1] > inputs[0] else None,
+        "input_fps": ((len(inputs) - 1) / (inputs[-1] - inputs[0])
+                      if len(inputs) > 1 and inputs[-1] > inputs[0] else None),
         "estimates_per_second": ((len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
                                  if len(arrivals) > 1 and arrivals[-1] > arrivals[0] else None),
         "latency_mean_s": float(np.mean(latencies)) if latencies else None,
@@ -311,9 +322,11 @@ def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, 
     report: dict[str, Any] = {
         "settings": {"checkpoint": args.checkpoint, "device": args.device, "refine": args.refine, "rate": args.rate,
                      "frames": args.frames, "seed": args.seed, "width": args.width, "height": args.height,
+                     "segmentation_format": args.segmentation_format, "smoothing": args.smoothing,
                      "replay": str(args.replay) if args.replay else None,
                      "record": str(args.record) if args.record else None},
         "summary": summary.to_dict(), "rates": rates, "frames": frames,
+        "identities": {"objects": followed, "switches": switches},
     }
     if args.replay:
         recorded = _recorded_estimates(Path(args.replay))
@@ -368,6 +381,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.record and args.replay:
         raise DemoError("--record and --replay cannot be combined")
+    if (args.record or args.replay) and args.segmentation_format != "instance_segmentation":
+        raise DemoError("--record and --replay carry the InstanceSegmentation input only: leave --segmentation-format "
+                        "at instance_segmentation")
     if args.frames < 1 or not args.rate > 0:
         raise DemoError("--frames must be >= 1 and --rate > 0")
     check_checkpoint(args.checkpoint)
@@ -396,7 +412,8 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise DemoError(f"rclpy is not available ({error}): run tools/setup.sh and source tools/env.sh") from None
 
-    source = "bag " + str(replay) if replay else f"synthetic camera ({args.width}x{args.height}, {args.rate:g} Hz, seed {args.seed})"
+    source = "bag " + str(replay) if replay else (f"synthetic camera ({args.width}x{args.height}, {args.rate:g} Hz, "
+                                                  f"seed {args.seed}, {args.segmentation_format})")
     print(f"dualposenet demo: ROS_DOMAIN_ID={domain} (localhost only), {args.frames if not replay else 'all'} frames "
           f"from the {source}; model {args.checkpoint or 'shipped'} on {args.device}, refine {args.refine}; "
           f"logs and results in {out}/")
@@ -409,7 +426,8 @@ def _run(args: argparse.Namespace) -> int:
         collected = Collected()
         listener, recorder = _make_listener(context, collected, record)
         executor.add_node(listener)
-        node = ChildProcess("dualposenet_node", [*executable_command(*NODE_EXECUTABLE), *ros_args(node_parameters(args))],
+        node = ChildProcess("dualposenet_node",
+                            [*executable_command(*NODE_EXECUTABLE), *ros_args(node_parameters(args))],
                             env, out / "dualposenet_node.log").start()
         children.append(node)
         started = time.monotonic()
@@ -419,6 +437,7 @@ def _run(args: argparse.Namespace) -> int:
             collected.intrinsics = camera_intrinsics(args.width, args.height)
             camera_parameters = {"seed": args.seed, "rate": float(args.rate), "width": args.width,
                                  "height": args.height, "frames": args.frames,
+                                 "segmentation_format": args.segmentation_format,
                                  # Render ahead while the node loads, so frames go out on time.
                                  "queue_size": 10, "preroll": min(args.frames, 10),
                                  # The node and, when recording, the recorder on every topic.
@@ -436,7 +455,8 @@ def _run(args: argparse.Namespace) -> int:
             def source_error() -> str | None:
                 code = camera.returncode
                 if code not in (None, 0):
-                    return f"the synthetic camera exited with status {code}; its log ({camera.log_path}):\n{camera.log_tail()}"
+                    return (f"the synthetic camera exited with status {code}; its log ({camera.log_path}):\n"
+                            f"{camera.log_tail()}")
                 return None
         else:
             from .bag import OBJECTS_TOPIC as OBJ, BagPlayer
@@ -489,6 +509,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--refine", choices=("none", "encoder", "feature"), default="none",
                         help="test-time refinement mode of the node")
+    parser.add_argument("--segmentation-format", default="instance_segmentation",
+                        choices=("instance_segmentation", "detections_masks", "yolo_ros"),
+                        help="what the camera publishes and the node reads: InstanceSegmentation, vision_msgs "
+                        "Detection2DArray + one mask per detection, or yolo_msgs DetectionArray (polygons)")
+    parser.add_argument("--smoothing", type=float, default=0.0, help="the node's tracking.smoothing (default 0)")
     parser.add_argument("--rate", type=float, default=5.0, help="camera frame rate, Hz (default 5)")
     parser.add_argument("--frames", type=int, default=20, help="frames the camera publishes (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")

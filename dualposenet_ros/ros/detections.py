@@ -35,8 +35,8 @@ def detection3d(header: Any, estimate: ObjectEstimate) -> Any:
         hypothesis=ObjectHypothesis(class_id=estimate.category, score=float(estimate.score)),
         pose=PoseWithCovariance(pose=pose))
     sx, sy, sz = (float(v) for v in estimate.size)
-    return Detection3D(header=header, results=[hypothesis], bbox=BoundingBox3D(center=pose, size=Vector3(x=sx, y=sy, z=sz)),
-                       id=str(int(estimate.track_id)))
+    box = BoundingBox3D(center=pose, size=Vector3(x=sx, y=sy, z=sz))
+    return Detection3D(header=header, results=[hypothesis], bbox=box, id=str(int(estimate.track_id)))
 
 
 def detection3d_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate]) -> Any:

@@ -276,10 +276,13 @@ class InstanceReader:
     def __init__(self, segmentation_format: str, class_map: dict[str, int] | None = None,
                  masks: MaskStore | None = None, mask_timeout: float = 0.5) -> None:
         if segmentation_format not in FORMATS:
-            raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of {', '.join(FORMATS)}")
+            raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of "
+                             f"{', '.join(FORMATS)}")
         self.format = segmentation_format
         self.class_map = class_map if class_map is not None else parse_class_map(DEFAULT_CLASS_MAP)
-        self.masks = masks if masks is not None else (MaskStore() if segmentation_format == "detections_masks" else None)
+        if masks is None and segmentation_format == "detections_masks":
+            masks = MaskStore()
+        self.masks = masks
         self.mask_timeout = float(mask_timeout)
 
     def read(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
@@ -304,9 +307,10 @@ def limit_instances(instances: tuple[InstanceInput, ...], issues: list[InputIssu
     if max_instances is None or len(instances) <= max_instances:
         return instances, issues
     pixels = {instance.instance_id: int(np.count_nonzero(instance.mask)) for instance in instances}
-    kept = {i.instance_id for i in sorted(instances, key=lambda i: (-pixels[i.instance_id], i.instance_id))[:max_instances]}
+    largest = sorted(instances, key=lambda i: (-pixels[i.instance_id], i.instance_id))[:max_instances]
+    kept = {i.instance_id for i in largest}
     skipped = len(instances) - max_instances
-    issues = [*issues, InputIssue("too_many_instances", f"segmentation has {len(instances)} usable instances, more than "
-                                  f"max_instances = {max_instances}: the {max_instances} largest masks are estimated, "
-                                  f"{skipped} skipped", count=skipped)]
+    issues = [*issues, InputIssue("too_many_instances", f"segmentation has {len(instances)} usable instances, more "
+                                  f"than max_instances = {max_instances}: the {max_instances} largest masks are "
+                                  f"estimated, {skipped} skipped", count=skipped)]
     return tuple(i for i in instances if i.instance_id in kept), issues

@@ -28,7 +28,8 @@ Parameters: ``seed`` (0), ``rate`` (5.0 Hz), ``width`` (640), ``height`` (480), 
 (0 = forever, else exit after publishing that many), ``new_scene_every`` (100 frames),
 ``min_objects`` / ``max_objects`` (3 / 6), ``sensor_noise`` (true), ``frame_id``, ``exit_timeout``
 (10 s: after the last frame, how long to wait for reliable subscribers to acknowledge everything
-before exiting), ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published) and ``wait_for_subscribers``
+before exiting), ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published),
+``segmentation_format`` and ``detection_masks`` (see above) and ``wait_for_subscribers``
 (0; when N > 0, publishing starts only once each of the five topics has N subscribers, so a test
 or demo that knows who listens loses no frame to discovery).
 """
@@ -308,7 +309,8 @@ class SyntheticCamera(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        values = {name: self.declare_parameter(name, default, ParameterDescriptor(description=text, read_only=True)).value
+        values = {name: self.declare_parameter(name, default,
+                                               ParameterDescriptor(description=text, read_only=True)).value
                   for name, default, text in self.PARAMETERS}
         errors = []
         if not values["rate"] > 0:
