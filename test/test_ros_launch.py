@@ -74,6 +74,7 @@ def test_rviz_config_shows_image_boxes_and_tf():
     displays = {d["Class"]: d for d in manager["Displays"]}
     assert {"rviz_default_plugins/TF", "rviz_default_plugins/MarkerArray", "rviz_default_plugins/Image"} <= set(displays)
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/dualposenet/markers"
+    assert displays["vision_msgs_rviz_plugins/Detection3DArray"]["Topic"]["Value"] == "/dualposenet/detections"
     topics = [d["Topic"]["Value"] for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
     assert "/dualposenet/debug_image" in topics
     assert manager["Global Options"]["Fixed Frame"] == "camera_color_optical_frame"
