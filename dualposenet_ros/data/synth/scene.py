@@ -1,8 +1,8 @@
 """Random tabletop scenes: objects standing upright on a table, a camera looking down at them.
 
 World frame: y up, the table top is the plane y = 0. Camera poses are built in the optical
-frame (x right, y down, z forward); conversion to the NOCS camera frame happens only when the
-NOCS pickles are written. A :class:`Scene` is immutable; :meth:`Scene.advanced` returns the
+frame (x right, y down, z forward), the frame of the public NOCS pose files too, so the ``gts``
+pickles hold them unchanged. A :class:`Scene` is immutable; :meth:`Scene.advanced` returns the
 scene some time later (objects spinning about their vertical axis, the camera orbiting), for
 moving-object streams.
 """
