@@ -5,13 +5,16 @@ messages are converted to :class:`~dualposenet_ros.estimates.FrameInput`, estima
 :class:`~dualposenet_ros.pipeline.PoseEstimator`, and the results converted back to messages.
 
 Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and validation),
-``conversions`` (messages <-> numpy), ``latest_frame_slot`` (latest-frame-wins hand-over to the
+``conversions`` (messages <-> numpy), ``segmentation_inputs`` (the segmentation formats read:
+InstanceSegmentation, vision_msgs Detection2DArray + masks, yolo_msgs), ``segmentation_outputs``
+(the same formats written, for the synthetic camera), ``detections`` (the vision_msgs
+Detection3DArray output), ``latest_frame_slot`` (latest-frame-wins hand-over to the
 inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging),
 ``dds_profile`` (the Fast DDS profile for large images), ``entry_point`` (the executables' life cycle),
 ``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
 installed), ``synthetic_camera`` (a simulated RGB-D camera with segmentation and ground truth),
 ``demo`` (the ``dualposenet demo`` command), ``processes`` (starting and stopping the package's
 ROS processes), ``bag`` (rosbag2 record/replay with rosbags) and ``node_benchmark``
-(``benchmark --node``). Scoring estimates against ground truth is ROS-free:
-:mod:`dualposenet_ros.evaluation.scoring`.
+(``benchmark --node``). Tracking and gating (:mod:`dualposenet_ros.tracking`) and scoring against
+ground truth (:mod:`dualposenet_ros.evaluation.scoring`) are ROS-free.
 """
