@@ -4,11 +4,15 @@
 
 The synthetic_camera node publishes colour, depth, camera_info and segmentation on the topic names
 the dualposenet node subscribes by default (and its ground truth on synthetic_camera/ground_truth),
-in the frame camera_color_optical_frame, the fixed frame of resource/dualposenet.rviz.
+in the frame camera_color_optical_frame, the fixed frame of resource/dualposenet.rviz. Unless
+FASTDDS_DEFAULT_PROFILES_FILE is set, every process gets the package's Fast DDS profile for large images.
 """
 
+import os
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import (DeclareLaunchArgument, IncludeLaunchDescription, LogInfo, OpaqueFunction,
+                            SetEnvironmentVariable)
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -22,6 +26,22 @@ ARGUMENTS = (
     ("refine", "none", "Test-time refinement: none, encoder or feature."),
     ("use_sim_time", "false", "Use the /clock topic."),
 )
+
+
+def _dds_profile(context: object) -> list:
+    """Full-size images need the package's Fast DDS profile (README, "Large images over DDS"): set it
+    for every process this launch starts, unless the user chose one."""
+    from dualposenet_ros.ros.dds_profile import use_shipped_profile
+
+    environment = dict(os.environ)
+    note = use_shipped_profile(environment)
+    if note is None:
+        return []
+    actions = [LogInfo(msg=note[1])]
+    if "FASTDDS_DEFAULT_PROFILES_FILE" in environment:
+        actions.insert(0, SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                 environment["FASTDDS_DEFAULT_PROFILES_FILE"]))
+    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,4 +72,4 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription([*arguments, camera, pose_node, rviz])
+    return LaunchDescription([*arguments, OpaqueFunction(function=_dds_profile), camera, pose_node, rviz])

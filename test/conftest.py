@@ -28,6 +28,12 @@ from dualposenet_ros.ros.dds_profile import use_shipped_profile  # noqa: E402 (a
 use_shipped_profile()
 
 
+def _python_path(env: dict[str, str]) -> str:
+    """The tests' helpers, then this checkout's package (so the executables the tests start run the
+    code under test, not an older colcon install; ``extend_path`` still finds the built messages)."""
+    return os.pathsep.join(filter(None, [str(TEST_DIR), str(TEST_DIR.parent), env.get("PYTHONPATH")]))
+
+
 @pytest.fixture
 def ros_domain_id() -> int:
     """A DDS domain id for this test only (distinct per test and per pytest process)."""
@@ -40,7 +46,7 @@ def ros_env(ros_domain_id: int) -> dict[str, str]:
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(ros_domain_id)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = _python_path(env)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -51,7 +57,7 @@ def module_ros_env() -> dict[str, str]:
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TEST_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = _python_path(env)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

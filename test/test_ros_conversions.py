@@ -218,7 +218,8 @@ def test_absurd_finite_depth_is_no_depth_and_the_estimator_runs(encoding, value)
 
     color, _, info, seg = make_frame(depth_encoding=encoding)
     dtype = np.float32 if encoding == "32FC1" else np.uint16
-    converted = conversions().frame_from_messages(color, image_msg(np.full((48, 64), value, dtype), encoding), info, seg)
+    depth = image_msg(np.full((48, 64), value, dtype), encoding)
+    converted = conversions().frame_from_messages(color, depth, info, seg)
     assert not np.any(converted.frame.depth)
     assert reasons(converted.issues) == ["no_valid_depth", "depth_out_of_range"]
     assert "3072 pixels outside depth.min..depth.max = 0.1..10 m" in converted.issues[1].message

@@ -68,11 +68,38 @@ def test_demo_launch_starts_camera_node_and_rviz_with_the_saved_config():
     assert "dualposenet.launch.py" in (LAUNCH / "demo.launch.py").read_text()  # the node, through the include
 
 
+@pytest.mark.parametrize("name", ["dualposenet.launch.py", "demo.launch.py"])
+def test_launch_files_set_the_dds_profile_before_starting_processes(name, monkeypatch):
+    """The launch-time choice of the Fast DDS profile, run here without launch: it names the
+    package's profile, and leaves a profile the user chose alone."""
+    module = _module(name)
+    source = ast.unparse(module)
+    generate = next(node for node in module.body
+                    if isinstance(node, ast.FunctionDef) and node.name == "generate_launch_description")
+    # First after the arguments, so every process started later inherits it.
+    entities = ast.unparse(generate.body[-1].value)
+    assert entities.startswith("LaunchDescription([*arguments, OpaqueFunction(function=_dds_profile), ")
+    assert "use_shipped_profile(environment)" in source
+
+    from dualposenet_ros.ros.dds_profile import shipped_profile, use_shipped_profile
+
+    for variable in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION"):
+        monkeypatch.delenv(variable, raising=False)
+    environment: dict[str, str] = {}
+    assert use_shipped_profile(environment)[0] == "info"
+    assert environment["FASTDDS_DEFAULT_PROFILES_FILE"] == str(shipped_profile())
+    mine = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
+    assert use_shipped_profile(mine) is None and mine == {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
+    cyclone = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
+    assert use_shipped_profile(cyclone) is None and "FASTDDS_DEFAULT_PROFILES_FILE" not in cyclone
+
+
 def test_rviz_config_shows_image_boxes_and_tf():
     config = yaml.safe_load((REPO / "resource" / "dualposenet.rviz").read_text())
     manager = config["Visualization Manager"]
     displays = {d["Class"]: d for d in manager["Displays"]}
-    assert {"rviz_default_plugins/TF", "rviz_default_plugins/MarkerArray", "rviz_default_plugins/Image"} <= set(displays)
+    assert {"rviz_default_plugins/TF", "rviz_default_plugins/MarkerArray",
+            "rviz_default_plugins/Image"} <= set(displays)
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/dualposenet/markers"
     assert displays["vision_msgs_rviz_plugins/Detection3DArray"]["Topic"]["Value"] == "/dualposenet/detections"
     topics = [d["Topic"]["Value"] for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/Image"]

@@ -170,7 +170,8 @@ def _bad_frames() -> dict[str, tuple[tuple, str, bool]]:
     color.encoding = "mono8"
     cases["wrong encoding"] = ((color, depth, info, seg), "rejected: color_encoding", False)
     color, depth, info, seg = make_frame()
-    cases["mismatched sizes"] = ((color, make_frame(width=32, height=24)[1], info, seg), "rejected: size_mismatch", False)
+    cases["mismatched sizes"] = ((color, make_frame(width=32, height=24)[1], info, seg), "rejected: size_mismatch",
+                                 False)
     color, depth, info, seg = make_frame()
     info.k = [0.0] * 9
     cases["zero intrinsics"] = ((color, depth, info, seg), "rejected: camera_info_invalid", False)
@@ -199,8 +200,8 @@ def _bad_frames() -> dict[str, tuple[tuple, str, bool]]:
     color, depth, info, seg = make_frame()
     cases["saturated 16-bit depth"] = ((color, image_msg(np.full((48, 64), 65535, np.uint16), "16UC1"), info, seg),
                                        "issue: depth_out_of_range", True)
-    cases["unknown class id"] = (make_frame(objects=(ObjectSpec(6, (10, 30), (8, 28)), ObjectSpec(17, (20, 40), (36, 60)))),
-                                 "issue: unknown_class_id", True)
+    unknown = (ObjectSpec(6, (10, 30), (8, 28)), ObjectSpec(17, (20, 40), (36, 60)))
+    cases["unknown class id"] = (make_frame(objects=unknown), "issue: unknown_class_id", True)
     color, depth, info, seg = make_frame()
     seg.class_ids, seg.class_names, seg.scores = [6], ["mug"], [0.9]  # label 2 has no entry
     cases["label without class"] = ((color, depth, info, seg), "issue: label_without_class", True)
@@ -442,8 +443,8 @@ def test_sigint_abandons_a_frame_in_progress_and_the_node_exits(ros_env, rclpy_c
     probe = Probe(rclpy_context)
     try:
         # The frame is in progress once the synchroniser handed it over and nothing was published.
-        assert probe.spin_until(lambda: (probe.publish(make_frame(1.0)) or probe.counter("frames received") >= 1), 90), \
-            (tmp_path / "node.log").read_text()
+        received = probe.spin_until(lambda: probe.publish(make_frame(1.0)) or probe.counter("frames received") >= 1, 90)
+        assert received, (tmp_path / "node.log").read_text()
         assert probe.objects_at(1.0) is None
         process.send_signal(2)
         process.wait(timeout=60)

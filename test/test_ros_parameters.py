@@ -219,3 +219,27 @@ def test_input_qos_is_sensor_data_and_set_by_standard_qos_overrides(rclpy_contex
         assert set(reliabilities(node).values()) == {ReliabilityPolicy.RELIABLE}
     finally:
         node.destroy_node()
+
+
+def test_the_synthetic_camera_uses_the_same_parameter_system(rclpy_context):
+    require_rclpy()
+    from rclpy.parameter import Parameter
+
+    from dualposenet_ros.ros.parameters import ParameterError
+    from dualposenet_ros.ros.synthetic_camera import SyntheticCamera
+
+    with pytest.raises(ParameterError) as error:
+        SyntheticCamera(context=rclpy_context, parameter_overrides=[
+            Parameter("seed", value=-1), Parameter("min_objects", value=5), Parameter("max_objects", value=2),
+            Parameter("segmentation_format", value="png")])
+    for text in ("seed must be in [0, ", "segmentation_format must be instance_segmentation or"):
+        assert text in str(error.value)
+    with pytest.raises(ParameterError, match=r"min_objects \(5\) must not exceed max_objects \(2\)"):
+        SyntheticCamera(context=rclpy_context, parameter_overrides=[
+            Parameter("min_objects", value=5), Parameter("max_objects", value=2)])
+    camera = SyntheticCamera(context=rclpy_context, parameter_overrides=[Parameter("rate", value=2)])  # int for float
+    try:
+        rate = camera.describe_parameter("rate")
+        assert camera.period == 0.5 and rate.read_only and rate.floating_point_range[0].from_value == 0.01
+    finally:
+        camera.destroy_node()

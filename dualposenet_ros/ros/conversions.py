@@ -180,7 +180,8 @@ def distortion_from_camera_info(msg: Any) -> Distortion | None:
     try:
         return Distortion.create(str(msg.distortion_model), coefficients)
     except ValueError as error:
-        reason = "distortion_unsupported" if str(msg.distortion_model) not in DISTORTION_MODELS else "camera_info_invalid"
+        supported = str(msg.distortion_model) in DISTORTION_MODELS
+        reason = "camera_info_invalid" if supported else "distortion_unsupported"
         raise InputError(reason, f"camera_info: {error}; publish rectified images (image_proc) with zero distortion "
                          "to use another model") from None
 

@@ -58,8 +58,8 @@ def use_shipped_profile(environ: MutableMapping[str, str] | None = None) -> tupl
         return None
     profile = shipped_profile()
     if profile is None:
-        return "warning", (f"{PROFILE_FILE} not found (incomplete installation?): Fast DDS runs with its default transports, "
-                "which lose most best-effort images larger than about 200 KB")
+        return "warning", (f"{PROFILE_FILE} not found (incomplete installation?): Fast DDS runs with its default "
+                           "transports, which lose most best-effort images larger than about 200 KB")
     environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the camera "
-            "driver needs it too; set FASTDDS_DEFAULT_PROFILES_FILE to use your own)")
+    return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the "
+                    "camera driver needs it too; set FASTDDS_DEFAULT_PROFILES_FILE to use your own)")

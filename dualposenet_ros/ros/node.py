@@ -46,7 +46,8 @@ from .detections import detection3d_array
 from .diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder, diagnostic_array
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
-from .parameters import ESTIMATOR_PARAMETERS, NodeConfig, ParameterError, estimator_settings, node_parameter_table, validate
+from .parameters import (ESTIMATOR_PARAMETERS, NodeConfig, ParameterError, estimator_settings, node_parameter_table,
+                         validate)
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ class DualPoseNetNode(Node):
         self._parameter_table.attach(self, self._apply_parameters)
 
         config = self.config
-        self._objects_pub = self.create_publisher(_object_array_type(), "~/objects", 10) if config.publish_objects else None
+        self._objects_pub = (self.create_publisher(_object_array_type(), "~/objects", 10) if config.publish_objects
+                             else None)
         if config.publish_markers:
             from visualization_msgs.msg import MarkerArray
 
@@ -308,7 +310,8 @@ class DualPoseNetNode(Node):
         if self.estimator.settings is not settings:
             self.estimator.settings = settings
         try:
-            estimates = self.estimator.estimate(converted.frame, refine=settings.refine, should_stop=self._closing.is_set)
+            estimates = self.estimator.estimate(converted.frame, refine=settings.refine,
+                                                should_stop=self._closing.is_set)
         except Exception as error:
             self.stats.error("estimation_failed")
             self._rate_limited.error("estimation_failed", f"estimation failed: {error!r}\n{traceback.format_exc()}")
@@ -325,8 +328,8 @@ class DualPoseNetNode(Node):
         for estimate in estimates:
             if not conversions.estimate_is_finite(estimate):
                 self.stats.issue("non_finite_estimate")
-                self._rate_limited.error("issue:non_finite_estimate", f"{estimate.category} {estimate.instance_id}: the "
-                                         "estimate is not finite; not published")
+                self._rate_limited.error("issue:non_finite_estimate", f"{estimate.category} {estimate.instance_id}: "
+                                         "the estimate is not finite; not published")
                 continue
             if estimate.status != EstimateStatus.OK:
                 too_few += 1
@@ -392,9 +395,9 @@ class DualPoseNetNode(Node):
             for role, count in missing.items():
                 self.stats.issue(f"incomplete_{role}", count)
             names = ", ".join(f"{role} on {topics[role]} ({count} sets)" for role, count in missing.items())
-            self._rate_limited.warning(f"incomplete:{','.join(sorted(missing))}", f"inputs arrive incomplete: frame sets without {names}, so they "
-                                       f"cannot be synchronised; large best-effort images are lost with DDS defaults: "
-                                       f"see {DDS_HINT}")
+            self._rate_limited.warning(
+                f"incomplete:{','.join(sorted(missing))}", f"inputs arrive incomplete: frame sets without {names}, so "
+                f"they cannot be synchronised; large best-effort images are lost with DDS defaults: see {DDS_HINT}")
         for role, age in self.stats.silent_inputs(timeout):
             self.stats.issue(f"missing_{role}")
             others = ", ".join(name for name, _ in INPUTS if name != role)

@@ -262,7 +262,8 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("max_instances", 32, "Instances estimated per frame: the largest masks are kept, the rest counted and "
          "skipped.", low=1, high=1000),
     Spec("frame_prefix", "dualposenet/", "Prefix of the TF frame of each object: <prefix><category>_<track id>.",
-         pattern=_FRAME_PATTERN, pattern_hint="must not start with '/' and may only contain letters, digits and _ . / -"),
+         pattern=_FRAME_PATTERN,
+         pattern_hint="must not start with '/' and may only contain letters, digits and _ . / -"),
     Spec("publish.objects", True, "Publish ~/objects (ObjectPoseArray)."),
     Spec("publish.tf", True, "Broadcast a TF frame per object under the camera optical frame."),
     Spec("publish.markers", True, "Publish ~/markers (MarkerArray: boxes, axes, labels)."),

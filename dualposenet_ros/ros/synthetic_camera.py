@@ -45,7 +45,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
@@ -58,6 +57,7 @@ from ..categories import category_name
 from ..estimates import EstimateStatus, ObjectEstimate
 from . import conversions, segmentation_outputs
 from .diagnostics import RateLimitedLog
+from .parameters import INT_MAX, ParameterTable, Spec
 from .segmentation_inputs import FORMATS, MASKS_TOPIC, segmentation_type
 
 __all__ = [
@@ -279,6 +279,12 @@ def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
     )
 
 
+def _cross_check(values: Any) -> list[str]:
+    if values["min_objects"] > values["max_objects"]:
+        return [f"min_objects ({values['min_objects']}) must not exceed max_objects ({values['max_objects']})"]
+    return []
+
+
 # -- the node -----------------------------------------------------------------------------------
 
 
@@ -286,48 +292,33 @@ class SyntheticCamera(Node):
     """Publishes rendered frames at ``rate``; see the module documentation."""
 
     PARAMETERS = (
-        ("seed", 0, "Seed of the scene stream (same seed, same frames)."),
-        ("rate", 5.0, "Frames per second (> 0)."),
-        ("width", 640, "Image width in pixels."),
-        ("height", 480, "Image height in pixels."),
-        ("frames", 0, "Frames to publish before exiting; 0 = forever."),
-        ("new_scene_every", 100, "A new random scene every this many frames; 0 = never."),
-        ("min_objects", 3, "Fewest objects in a scene."),
-        ("max_objects", 6, "Most objects in a scene."),
-        ("sensor_noise", True, "Depth and colour noise of a real sensor."),
-        ("frame_id", FRAME_ID, "Camera optical frame of every header."),
-        ("queue_size", 8, "Frames rendered ahead of the timer (>= 1)."),
-        ("preroll", 2, "Frames rendered before the first is published."),
-        ("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
-                               "subscribers to acknowledge every message."),
-        ("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) "
-                                    "has at least this many subscribers; 0 = at once."),
-        ("segmentation_format", "instance_segmentation", "Format of the segmentation: " + ", ".join(FORMATS) + "."),
-        ("detection_masks", "per_detection", "detections_masks format: per_detection (one mono8 mask each) or "
-                                             "label_image (one image, value k = detection k)."),
+        Spec("seed", 0, "Seed of the scene stream (same seed, same frames).", low=0, high=INT_MAX),
+        Spec("rate", 5.0, "Frames per second.", low=0.01, high=1000.0),
+        Spec("width", 640, "Image width in pixels.", low=16, high=8192),
+        Spec("height", 480, "Image height in pixels.", low=16, high=8192),
+        Spec("frames", 0, "Frames to publish before exiting; 0 = forever.", low=0, high=INT_MAX),
+        Spec("new_scene_every", 100, "A new random scene every this many frames; 0 = never.", low=0, high=INT_MAX),
+        Spec("min_objects", 3, "Fewest objects in a scene.", low=1, high=100),
+        Spec("max_objects", 6, "Most objects in a scene.", low=1, high=100),
+        Spec("sensor_noise", True, "Depth and colour noise of a real sensor."),
+        Spec("frame_id", FRAME_ID, "Camera optical frame of every header.", pattern=r"[A-Za-z0-9_.-][A-Za-z0-9_./-]*",
+             pattern_hint="must be a frame name (letters, digits and _ . / -, not starting with '/')"),
+        Spec("queue_size", 8, "Frames rendered ahead of the timer.", low=1, high=1000),
+        Spec("preroll", 2, "Frames rendered before the first is published.", low=0, high=1000),
+        Spec("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
+             "subscribers to acknowledge every message.", low=0.0, high=3600.0),
+        Spec("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) has at "
+             "least this many subscribers; 0 = at once.", low=0, high=1000),
+        Spec("segmentation_format", "instance_segmentation", "Format of the segmentation: " + ", ".join(FORMATS) + ".",
+             choices=tuple(FORMATS)),
+        Spec("detection_masks", "per_detection", "detections_masks format: per_detection (one mono8 mask each) or "
+             "label_image (one image, value k = detection k).", choices=("per_detection", "label_image")),
     )
+    """Parameters (read-only): the package's one parameter system (:mod:`.parameters`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        values = {name: self.declare_parameter(name, default,
-                                               ParameterDescriptor(description=text, read_only=True)).value
-                  for name, default, text in self.PARAMETERS}
-        errors = []
-        if not values["rate"] > 0:
-            errors.append(f"rate must be > 0 Hz, got {values['rate']}")
-        if values["width"] < 16 or values["height"] < 16:
-            errors.append(f"width and height must be >= 16, got {values['width']}x{values['height']}")
-        if not 1 <= values["min_objects"] <= values["max_objects"]:
-            errors.append(f"need 1 <= min_objects <= max_objects, got {values['min_objects']}, {values['max_objects']}")
-        if values["frames"] < 0 or values["new_scene_every"] < 0 or values["queue_size"] < 1:
-            errors.append("frames and new_scene_every must be >= 0 and queue_size >= 1")
-        if values["segmentation_format"] not in FORMATS:
-            errors.append(f"segmentation_format must be one of {', '.join(FORMATS)}, got "
-                          f"{values['segmentation_format']!r}")
-        if values["detection_masks"] not in ("per_detection", "label_image"):
-            errors.append(f"detection_masks must be per_detection or label_image, got {values['detection_masks']!r}")
-        if errors:
-            raise ValueError("invalid parameter(s): " + "; ".join(errors))
+        values = ParameterTable(self.PARAMETERS, _cross_check).declare(self)  # ParameterError lists every problem
         self.values = values
         self.segmentation_format = str(values["segmentation_format"])
         self.label_masks = values["detection_masks"] == "label_image"
@@ -440,7 +431,9 @@ class SyntheticCamera(Node):
         return not pending
 
     def destroy_node(self) -> None:
-        self.renderer.stop()
+        renderer = getattr(self, "renderer", None)  # absent when the parameters were refused
+        if renderer is not None:
+            renderer.stop()
         super().destroy_node()
 
 
