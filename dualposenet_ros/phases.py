@@ -168,11 +168,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     refine.add_argument("--refine-lr", type=float)
     refine.add_argument("--refine-iterations", type=int)
     refine.add_argument("--refine-threshold", type=float)
+    refine.add_argument("--refine-time-budget", type=float, default=0.0, metavar="SECONDS",
+                        help="per image: refinement stops after this long and keeps the best pose so far "
+                             "(default 0 = no limit, so results do not depend on the machine)")
 
 
 def estimator_settings(args: argparse.Namespace) -> EstimatorSettings:
     """Settings of the phase: its refinement mode, with any refinement setting overridden."""
-    settings = EstimatorSettings(seed=args.seed, refine=PHASES[args.phase])
+    budget = getattr(args, "refine_time_budget", 0.0) or 0.0
+    if budget < 0:
+        raise ValueError(f"--refine-time-budget must be >= 0 seconds, got {budget}")
+    settings = EstimatorSettings(seed=args.seed, refine=PHASES[args.phase], refine_time_budget=budget)
     field = {RefineMode.FEATURE: "refine_feature", RefineMode.ENCODER: "refine_encoder"}.get(settings.refine)
     overrides = {"learning_rate": args.refine_lr, "iterations": args.refine_iterations,
                  "threshold": args.refine_threshold}

@@ -82,3 +82,17 @@ def test_an_instance_without_depth_points_sits_on_its_mask_centroid_ray():
     assert np.allclose(estimate.translation, expected)
     (estimate,) = tiny_estimator().estimate(_frame(np.zeros((48, 64), np.float32)))  # no depth at all: 1 m
     assert np.allclose(estimate.translation, expected / 1.5)
+
+
+def test_the_test_phases_take_a_refinement_time_budget():
+    import argparse
+
+    from dualposenet_ros.phases import configure_parser, estimator_settings
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    args = parser.parse_args(["--data", "d", "--phase", "test_refine_feature", "--refine-time-budget", "0.5"])
+    assert estimator_settings(args).refine_time_budget == 0.5
+    assert estimator_settings(parser.parse_args(["--data", "d"])).refine_time_budget == 0.0  # reproducible default
+    with pytest.raises(ValueError, match="--refine-time-budget must be >= 0"):
+        estimator_settings(parser.parse_args(["--data", "d", "--refine-time-budget", "-1"]))
