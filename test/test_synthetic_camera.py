@@ -267,9 +267,12 @@ def test_camera_to_node_to_subscriber_over_dds(tmp_path: Path, ros_env, rclpy_co
         assert objects.header.frame_id == FRAME_ID
         assert [(o.instance_id, o.class_id, o.category) for o in objects.objects] == [
             (t.instance_id, t.class_id, t.category) for t in truth.objects]
-        ok = {f"dualposenet/{o.category}_{o.instance_id}" for o in objects.objects if o.status == 0}
-        if ok:  # TF frames <prefix><category>_<instance> under the camera optical frame
-            assert set(run.transforms.get(stamp, [])) == {(FRAME_ID, child) for child in ok}, run.tf_topic
+        ok = {f"dualposenet/{o.category}_{o.track_id}" for o in objects.objects if o.status == 0}
+        assert all(o.track_id > 0 for o in objects.objects if o.status == 0)
+        if ok and stamp in run.transforms:  # TF frames <prefix><category>_<track id> under the optical frame
+            assert set(run.transforms[stamp]) == {(FRAME_ID, child) for child in ok}, run.tf_topic
+    # The run lasts until two frames came with their TF (a last one may be stopped before its TF).
+    assert sum(stamp in run.transforms for stamp in estimated) >= 2
 
     matching = live_matching(run)
     assert not matching.missed and not matching.extra
@@ -278,3 +281,16 @@ def test_camera_to_node_to_subscriber_over_dds(tmp_path: Path, ros_env, rclpy_co
     assert all(np.isfinite([e.rotation_deg, e.translation_m, e.size_m]).all() for e in matching.errors if e.ok)
     # Both processes end cleanly on SIGINT.
     assert "Traceback" not in report, report
+
+
+def test_ground_truth_track_ids_are_the_objects_and_differ_between_scenes():
+    require_rclpy()
+    from builtin_interfaces.msg import Time
+
+    from dualposenet_ros.ros.synthetic_camera import SCENE_TRACKS, frame_messages
+
+    frame = _small_frame()
+    first = frame_messages(frame, Time(sec=1)).ground_truth.objects
+    later = frame_messages(frame, Time(sec=2), scene=2).ground_truth.objects
+    assert [o.track_id for o in first] == [int(gt.instance_id) for gt in frame.instances]
+    assert [o.track_id for o in later] == [2 * SCENE_TRACKS + int(gt.instance_id) for gt in frame.instances]

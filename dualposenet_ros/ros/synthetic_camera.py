@@ -13,8 +13,8 @@ remappable), one set of messages per frame, all with the SAME header (stamp = pu
   mask per detection or, with ``detection_masks: label_image``, one label image) or ``yolo_ros``
   (``yolo_msgs/DetectionArray`` with outline polygons); the last two name a mug ``cup``, as COCO does;
 * ``~/ground_truth`` (``dualposenet_ros/ObjectPoseArray``): the true pose and size of each
-  labelled object, ``instance_id`` = its label value k, ``track_id`` = the object's id in the scene
-  (stable while the scene lasts). Ground-truth convention: ``score`` 1.0,
+  labelled object, ``instance_id`` = its label value k, ``track_id`` = its identity (1000 x the
+  scene number + the object's id in the scene). Ground-truth convention: ``score`` 1.0,
   ``consistency_residual`` 0, ``num_points`` = mask pixels with depth, and ``rotation_symmetric``
   set for bottles, bowls, cans and mugs whose handle is hidden.
 
@@ -82,6 +82,11 @@ TOPICS = {"color": "color/image", "depth": "depth/image", "camera_info": "color/
 """Role -> topic published by the synthetic camera (inputs of the dualposenet node + ground truth)."""
 
 
+SCENE_TRACKS = 1000
+"""Ground-truth track id = SCENE_TRACKS * scene number + the object's id in its scene, so an object
+of a new scene never shares a track id with one of an earlier scene."""
+
+
 def camera_intrinsics(width: int, height: int) -> Intrinsics:
     """The NOCS CAMERA intrinsics (640x480) scaled to ``width`` x ``height``."""
     return Intrinsics.CAMERA.resized(width / 640.0, height / 480.0)
@@ -98,6 +103,7 @@ class RenderedFrame:
     frame: Any  # dualposenet_ros.data.synth.Frame
     render_seconds: float
     new_scene: bool
+    scene: int = 0  # how many scenes came before this frame's
 
 
 class FrameRenderer:
@@ -144,6 +150,7 @@ class FrameRenderer:
     def _run(self) -> None:
         try:
             iterator = self.frames_iter()
+            scene = 0
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
@@ -153,7 +160,8 @@ class FrameRenderer:
                 seconds = time.monotonic() - started
                 self.rendered += 1
                 self.render_seconds_total += seconds
-                item = RenderedFrame(index, frame, seconds, new_scene)
+                scene += int(new_scene and index > 0)
+                item = RenderedFrame(index, frame, seconds, new_scene, scene)
                 while not self._stop.is_set():
                     try:
                         self.queue.put(item, timeout=0.1)
@@ -197,7 +205,7 @@ def label_image(frame: Any) -> np.ndarray:
     return lookup[np.clip(mask, 0, None)]
 
 
-def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list[ObjectEstimate]:
+def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None, scene: int = 0) -> list[ObjectEstimate]:
     """The ground truth of ``frame`` as estimates (instance id = label value)."""
     labels = label_image(frame) if labels is None else labels
     has_depth = np.asarray(frame.depth_mm) > 0
@@ -207,7 +215,7 @@ def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None) -> list
             instance_id=label, class_id=int(truth.class_id), score=1.0, rotation=np.asarray(truth.rotation),
             translation=np.asarray(truth.translation), size=np.asarray(truth.size), consistency_residual=0.0,
             num_points=int(np.count_nonzero((labels == label) & has_depth)),
-            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK, track_id=int(truth.instance_id)))
+            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK, track_id=SCENE_TRACKS * scene + int(truth.instance_id)))
     return result
 
 
@@ -251,7 +259,8 @@ def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
 
 
 def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
-                   segmentation_format: str = "instance_segmentation", label_masks: bool = False) -> FrameMessages:
+                   segmentation_format: str = "instance_segmentation", label_masks: bool = False,
+                   scene: int = 0) -> FrameMessages:
     """The messages of a rendered frame, all with the header (``stamp``, ``frame_id``); the
     segmentation in ``segmentation_format`` (``label_masks``: one label image instead of one mask
     per detection)."""
@@ -274,7 +283,7 @@ def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
         depth=_image(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
         camera_info=camera_info_message(header, frame.intrinsics, width, height),
         segmentation=segmentation,
-        ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels)),
+        ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels, scene)),
         masks=masks,
     )
 
@@ -398,7 +407,7 @@ class SyntheticCamera(Node):
             self.get_logger().info(f"frame {item.index}: new scene")
         stamp = self.get_clock().now().to_msg()
         messages = frame_messages(item.frame, stamp, self.frame_id, self.segmentation_format,
-                                  self.label_masks)
+                                  self.label_masks, item.scene)
         for mask in messages.masks:
             self.publishers_["masks"].publish(mask)
         for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
