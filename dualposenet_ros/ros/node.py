@@ -10,7 +10,7 @@ warned about (rate-limited), counted and shown in diagnostics.
 
 Publishes, stamped with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``), a TF
 frame ``<frame_prefix><category>_<instance>`` per object under the camera optical frame,
-``~/markers`` (``MarkerArray``), ``~/debug_image`` (only while subscribed) and ``/diagnostics``.
+``~/markers`` (``MarkerArray``) and ``~/debug_image`` (both only while subscribed) and ``/diagnostics``.
 TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs with TF disabled.
 
 Threading: the subscription callbacks only hand each matched set of messages to a one-frame slot
@@ -40,10 +40,12 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..estimates import EstimateStatus
 from ..tracking import Tracker, gate
+from ..visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .detections import detection3d_array
-from .diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder, diagnostic_array
+from .diagnostics import STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder, diagnostic_array
+from .stage_times import StageTimes, Stopwatch
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
 from .parameters import (ESTIMATOR_PARAMETERS, NodeConfig, ParameterError, estimator_settings, node_parameter_table,
@@ -103,6 +105,7 @@ class DualPoseNetNode(Node):
         self._settings = estimator_settings(values)
         self._rate_limited = RateLimitedLog(self.get_logger(), self.config.warning_period)
         self.stats = NodeStatistics(role for role, _ in INPUTS)
+        self.stage_times = StageTimes()  # per-stage time of each frame, on /diagnostics
         self._completeness = InputCompleteness(role for role, _ in INPUTS)
         self._stamp_order = StampOrder()
         self._closing = threading.Event()
@@ -184,7 +187,8 @@ class DualPoseNetNode(Node):
             device = "cpu"
         source = self.config.checkpoint or "the shipped default model"
         try:
-            return PoseEstimator.from_checkpoint(self.config.checkpoint, device=device, settings=self._settings)
+            return PoseEstimator.from_checkpoint(self.config.checkpoint, device=device, settings=self._settings,
+                                                 precision=self.config.precision, backend=self.config.backend)
         except Exception as error:  # CheckpointError, OSError, RuntimeError (CUDA), ...
             raise StartupError(f"cannot load the model from {source}: {error}") from error
 
@@ -269,7 +273,10 @@ class DualPoseNetNode(Node):
                 return
             self._rate_limited.warning("stamp:backwards", f"frame stamped {stamp} is older than an earlier frame "
                                        "(time went backwards: a bag restarted or the camera clock jumped); estimated")
-        replaced = self._slot.put((color, depth, camera_info, segmentation))
+        age = self._latency(color.header.stamp)
+        if age is not None and 0 <= age < STALE_AFTER:  # same clock as the sender: transport, deserialisation, sync
+            self.stage_times.add("stamp to synchronised", age)
+        replaced = self._slot.put((color, depth, camera_info, segmentation, time.perf_counter()))
         self.stats.frame_synchronised(replaced)
 
     # -- inference thread -----------------------------------------------------------------------
@@ -291,8 +298,12 @@ class DualPoseNetNode(Node):
                 except Exception:  # even reporting failed: keep the thread alive for the next frame
                     traceback.print_exc()
 
-    def _process(self, color: Any, depth: Any, camera_info: Any, segmentation: Any) -> None:
+    def _process(self, color: Any, depth: Any, camera_info: Any, segmentation: Any,
+                 synchronised_at: float | None = None) -> None:
         started = time.monotonic()
+        watch = self.stage_times.stopwatch()
+        if synchronised_at is not None:
+            self.stage_times.add("waiting for the worker", time.perf_counter() - synchronised_at)
         try:
             converted = conversions.frame_from_messages(
                 color, depth, camera_info, segmentation, max_pixels=self.config.max_image_pixels,
@@ -305,6 +316,7 @@ class DualPoseNetNode(Node):
         for issue in converted.issues:
             self.stats.issue(issue.reason, issue.count, warn=issue.level != "info")
             self._rate_limited(issue.level, f"issue:{issue.reason}", issue.message)
+        watch.lap("conversion")
 
         settings = self.settings
         if self.estimator.settings is not settings:
@@ -316,6 +328,7 @@ class DualPoseNetNode(Node):
             self.stats.error("estimation_failed")
             self._rate_limited.error("estimation_failed", f"estimation failed: {error!r}\n{traceback.format_exc()}")
             return
+        watch.lap("inference")
 
         if self._closing.is_set():
             self.get_logger().info("shutting down: the frame in progress was abandoned")
@@ -340,9 +353,10 @@ class DualPoseNetNode(Node):
                     "TOO_FEW_POINTS")
             published.append(estimate)
         published = self._gate_and_track(published, converted.stamp)
+        watch.lap("gating and tracking")
         if self._closing.is_set() or not self.context.ok():
             return
-        self._publish(converted, published)
+        self._publish(converted, published, watch)
         self.stats.frame_processed(self._latency(converted.stamp), time.monotonic() - started, len(published), too_few)
 
     def _gate_and_track(self, estimates: list[Any], stamp: Any) -> list[Any]:
@@ -362,23 +376,28 @@ class DualPoseNetNode(Node):
             return None
         return (self.get_clock().now() - stamp_time).nanoseconds * 1e-9
 
-    def _publish(self, converted: conversions.ConvertedFrame, estimates: list[Any]) -> None:
+    def _publish(self, converted: conversions.ConvertedFrame, estimates: list[Any], watch: Stopwatch) -> None:
+        """Publish every enabled output; markers and the debug image (drawn for people, costly) only
+        while someone subscribes. Each output is a stage of ``watch``."""
         stamp, frame_id = converted.stamp, converted.frame_id
         if self._objects_pub is not None:
             self._objects_pub.publish(conversions.object_pose_array(stamp, frame_id, estimates))
+            watch.lap("objects")
         if self._tf is not None:
             transforms = conversions.transforms(stamp, frame_id, estimates, self.config.frame_prefix)
             if transforms:
                 self._tf.sendTransform(transforms)
+            watch.lap("tf")
         if self._detections_pub is not None:
             self._detections_pub.publish(detection3d_array(stamp, frame_id, estimates))
-        if self._markers_pub is not None:
+            watch.lap("detections")
+        if self._markers_pub is not None and self._markers_pub.get_subscription_count() > 0:
             self._markers_pub.publish(conversions.marker_array(stamp, frame_id, estimates, self.config.marker_lifetime))
+            watch.lap("markers")
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
-            from ..visualize import draw_estimates
-
             picture = draw_estimates(converted.frame.rgb, estimates, converted.frame.intrinsics)
             self._debug_pub.publish(conversions.image_from_rgb(picture, header=_header(stamp, frame_id)))
+            watch.lap("debug image")
 
     # -- diagnostics ----------------------------------------------------------------------------
 
@@ -412,6 +431,7 @@ class DualPoseNetNode(Node):
             self._rate_limited.warning("unsynchronised", f"all inputs arrive but no set of them matched for "
                                        f"{timeout:g} s: {hint}")
         settings = self.settings
+        watch = self.stage_times.stopwatch()
         report = self.stats.report(extra={
             "device": getattr(self.estimator, "device", "?"),
             "refine mode": settings.refine.value,
@@ -420,11 +440,14 @@ class DualPoseNetNode(Node):
             "pending frame": self._slot.pending,
             "input sets complete": self._completeness.complete,
             "input sets incomplete": self._completeness.incomplete,
+            "backend": _backend_label(self.estimator),
+            **self.stage_times.report(),
         })
         if self._diagnostics_pub is not None:
             self._diagnostics_pub.publish(diagnostic_array(report, f"{self.get_name()}: pose estimation",
                                                            self.get_fully_qualified_name(),
                                                            self.get_clock().now().to_msg()))
+        watch.lap("diagnostics")  # reported with the next status
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -457,6 +480,12 @@ def _object_array_type() -> Any:
     from dualposenet_ros.msg import ObjectPoseArray
 
     return ObjectPoseArray
+
+
+def _backend_label(estimator: Any) -> str:
+    """``torch fp32``, ``onnxruntime fp32``...: what runs the network passes."""
+    backend, precision = getattr(estimator, "backend_name", None), getattr(estimator, "precision", None)
+    return f"{getattr(backend, 'value', backend)} {getattr(precision, 'value', precision)}"
 
 
 def _header(stamp: Any, frame_id: str) -> Any:

@@ -8,7 +8,11 @@ on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
   over ``--repeats`` frames after one warm-up frame): conversion, estimation, publication and
   both DDS hops;
 * throughput: estimates per second when frames come twice as fast as that latency allows (the
-  node keeps the newest frame and drops the others; the dropped fraction is reported).
+  node keeps the newest frame and drops the others; the dropped fraction is reported);
+* where the node's time goes: the median per-stage times the node reports on /diagnostics
+  (conversion, inference, gating and tracking, objects, TF, detections, markers, debug image,
+  diagnostics; :mod:`.stage_times`). Markers and the debug image are only made while someone
+  subscribes: ``--viewers`` subscribes to both, as RViz would, to measure them.
 
 Frames are rendered once by the synthetic generator (:mod:`dualposenet_ros.data.synth`) with
 exactly that many annotated objects (640x480 by default) and published by this process with the
@@ -32,12 +36,15 @@ from typing import Any
 import numpy as np
 
 from .parameters import reliable_input_overrides
+from .stage_times import STAGE_KEY_PREFIX, parse_stage_value
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
 __all__ = ["INSTANCE_COUNTS", "benchmark_frames", "configure_parser", "format_rows", "run", "run_node_benchmark"]
 
 INSTANCE_COUNTS = (1, 3, 6, 10)
+DIAGNOSTICS_PERIOD = 0.5
+"""Seconds between the node's statuses during the benchmark (each carries the stage times)."""
 
 
 def benchmark_frames(counts: Sequence[int], size: tuple[int, int] = (640, 480), seed: int = 0,
@@ -68,11 +75,13 @@ def _percentile(values: Sequence[float], q: float) -> float:
 class _Bench:
     """The benchmark's rclpy side: publishers of the four inputs and the objects subscription."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: Any, viewers: bool = False) -> None:
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile
         from sensor_msgs.msg import CameraInfo, Image
+        from visualization_msgs.msg import MarkerArray
 
         from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
 
@@ -83,9 +92,28 @@ class _Bench:
             (InstanceSegmentation, "/segmentation"))]
         self.arrivals: dict[int, float] = {}
         self.node.create_subscription(ObjectPoseArray, "/dualposenet/objects", self._on_objects, QoSProfile(depth=50))
+        self.stages: dict[str, list[float]] = {}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, QoSProfile(depth=10))
+        if viewers:  # what RViz would subscribe to
+            self.node.create_subscription(MarkerArray, "/dualposenet/markers", lambda msg: None, QoSProfile(depth=5))
+            self.node.create_subscription(Image, "/dualposenet/debug_image", lambda msg: None, QoSProfile(depth=5))
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._parameters: Any = None
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            for item in status.values:
+                if item.key.startswith(STAGE_KEY_PREFIX):
+                    median, _, _ = parse_stage_value(item.value)
+                    self.stages.setdefault(item.key[len(STAGE_KEY_PREFIX):], []).append(median)
+
+    def stage_medians(self, node: ChildProcess, settle: float) -> dict[str, float]:
+        """Median over the statuses since the last call of each stage's per-status median (ms),
+        after waiting ``settle`` seconds for the status that covers the last frames."""
+        self.spin_until(lambda: False, settle, node)
+        stages, self.stages = self.stages, {}
+        return {stage: float(np.median(values)) for stage, values in stages.items()}
 
     def _on_objects(self, msg: Any) -> None:
         self.arrivals.setdefault(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.time())
@@ -218,6 +246,20 @@ def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_stages(rows: Sequence[dict[str, Any]]) -> str:
+    """Per-stage median milliseconds inside the node, one row per configuration."""
+    stages: list[str] = []
+    for row in rows:
+        stages += [stage for stage in row.get("stages_ms", {}) if stage not in stages]
+    header = f"{'device':>7} {'refine':>8} {'instances':>9} " + " ".join(f"{stage:>12.12}" for stage in stages)
+    lines = ["Time inside the node per frame, ms (median of the per-status medians on /diagnostics):", header,
+             "-" * len(header)]
+    for row in rows:
+        cells = " ".join(f"{row.get('stages_ms', {}).get(stage, float('nan')):>12.2f}" for stage in stages)
+        lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {cells}")
+    return "\n".join(lines)
+
+
 def _devices(requested: str) -> list[str]:
     import torch
 
@@ -260,6 +302,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                         help="the node's backend parameter")
     parser.add_argument("--repeats", type=int, default=5, help="frames timed per configuration")
+    parser.add_argument("--viewers", action="store_true",
+                        help="subscribe to ~/markers and ~/debug_image (as RViz would), so they are made and timed")
     parser.add_argument("--refine", nargs="*", default=["none", "feature", "encoder"],
                         help="refinement modes to measure")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -267,6 +311,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="feed frames of the largest instance count at --soak-rate for this long and report "
                              "latency and node memory per minute")
     parser.add_argument("--soak-rate", type=float, default=30.0, metavar="HZ")
+    parser.add_argument("--soak-instances", type=int, metavar="N",
+                        help="objects in the soak's frame (default: the largest --node-instances); a rendered scene "
+                             "may hold a few fewer, the report says how many")
     parser.add_argument("--node-instances", type=int, nargs="+", metavar="N",
                         help="instance counts of the frames (default 1 3 6 10)")
 
@@ -301,8 +348,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from .synthetic_camera import frame_messages
 
-    print(f"Rendering frames with {', '.join(map(str, counts))} objects at {size[0]}x{size[1]}...", flush=True)
-    frames = benchmark_frames(counts, size)
+    soak_count = int(getattr(args, "soak_instances", None) or max(counts))
+    rendered = (*counts, soak_count) if getattr(args, "soak", 0) and soak_count not in counts else counts
+    print(f"Rendering frames with {', '.join(map(str, rendered))} objects at {size[0]}x{size[1]}...", flush=True)
+    frames = benchmark_frames(rendered, size)
     from builtin_interfaces.msg import Time
 
     messages = {count: frame_messages(frame, Time()) for count, frame in frames.items()}
@@ -316,30 +365,33 @@ def _run(args: argparse.Namespace) -> int:
             context = rclpy.context.Context()
             rclpy.init(context=context, domain_id=domain)
             bench = None
-            parameters = {"device": device, **reliable_input_overrides(), "publish.debug_image": False}
+            parameters = {"device": device, **reliable_input_overrides(), "diagnostics_period": DIAGNOSTICS_PERIOD,
+                          "precision": getattr(args, "precision", "fp32"), "backend": getattr(args, "backend", "torch")}
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
             node = ChildProcess("dualposenet_node", [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"),
                                                      *ros_args(parameters)], env, Path(scratch) / f"node_{device}.log")
             try:
-                bench = _Bench(context)
+                bench = _Bench(context, viewers=bool(getattr(args, "viewers", False)))
                 node.start()
                 ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
                                          and bench.node.count_publishers("/dualposenet/objects") > 0, 120.0, node)
                 if not ready:
                     raise ProcessError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
                 if getattr(args, "soak", 0):
-                    soak = _soak(bench, node, messages[max(counts)], float(args.soak), float(args.soak_rate))
-                    soak.update(device=device, instances=len(frames[max(counts)].instances))
+                    soak = _soak(bench, node, messages[soak_count], float(args.soak), float(args.soak_rate))
+                    soak.update(device=device, instances=len(frames[soak_count].instances))
                     soaks.append(soak)
                     print(format_soak(soak), flush=True)
                     continue
                 for mode in modes:
                     bench.set_refine(mode, node)
                     for count in counts:
+                        bench.stage_medians(node, 0.0)  # forget the statuses of earlier configurations
                         result = _measure(bench, node, messages[count], repeats, timeout)
                         row = {"device": device, "refine": mode, "instances": len(frames[count].instances),
-                               "requested_instances": count, **result}
+                               "requested_instances": count, **result,
+                               "stages_ms": bench.stage_medians(node, 2.5 * DIAGNOSTICS_PERIOD)}
                         rows.append(row)
                         print(format_rows([row]).splitlines()[-1] if len(rows) > 1 else format_rows([row]), flush=True)
             finally:
@@ -351,8 +403,12 @@ def _run(args: argparse.Namespace) -> int:
     if rows:
         print()
         print(format_rows(rows))
+        print()
+        print(format_stages(rows))
     report = {"node_benchmark": {"model": description, "image_size": list(size), "repeats": repeats,
-                                 "rows": rows, "soak": soaks}}
+                                 "precision": getattr(args, "precision", "fp32"),
+                                 "backend": getattr(args, "backend", "torch"),
+                                 "viewers": bool(getattr(args, "viewers", False)), "rows": rows, "soak": soaks}}
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -250,6 +250,11 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("device", "auto", "Inference device: auto (CUDA when available), cpu, cuda or cuda:N. Without CUDA, "
          "cuda falls back to the CPU with a warning.", pattern=r"\s*(auto|cpu|cuda(:\d+)?)\s*",
          pattern_hint="must be auto, cpu, cuda or cuda:N"),
+    Spec("precision", "fp32", "Precision of the encoder's fully connected layers in the un-refined passes: fp32, "
+         "bf16 or int8 (CPU only); faster, within the tolerances of the README's benchmark table.",
+         choices=("fp32", "bf16", "int8")),
+    Spec("backend", "torch", "Runtime of the un-refined network passes: torch or onnxruntime (float32; needs the "
+         "onnxruntime package). Refinement always runs on torch.", choices=("torch", "onnxruntime")),
     Spec("sync.mode", "exact", "Input synchronisation: exact (identical stamps) or approximate (within sync.slop).",
          choices=("exact", "approximate")),
     Spec("sync.queue_size", 10, "Messages kept per input while waiting for a match.", low=1, high=1000),
@@ -372,6 +377,8 @@ class NodeConfig:
     min_score: float = 0.0
     max_consistency_residual: float = 0.0
     tracking: Any = None  # dualposenet_ros.tracking.TrackerSettings
+    precision: str = "fp32"
+    backend: str = "torch"
 
 
 def validate_estimator(values: Mapping[str, Any]) -> None:
@@ -422,6 +429,7 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
         max_consistency_residual=float(values["max_consistency_residual"]),
         tracking=TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
                                  smoothing=float(values["tracking.smoothing"])),
+        precision=str(values["precision"]).strip().lower(), backend=str(values["backend"]).strip().lower(),
     )
 
 
