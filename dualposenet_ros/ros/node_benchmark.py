@@ -308,7 +308,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="refinement modes to measure")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--soak", type=float, default=0, metavar="SECONDS",
-                        help="feed frames of the largest instance count at --soak-rate for this long and report "
+                        help="feed frames of --soak-instances objects at --soak-rate for this long and report "
                              "latency and node memory per minute")
     parser.add_argument("--soak-rate", type=float, default=30.0, metavar="HZ")
     parser.add_argument("--soak-instances", type=int, metavar="N",
