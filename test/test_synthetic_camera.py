@@ -294,3 +294,21 @@ def test_ground_truth_track_ids_are_the_objects_and_differ_between_scenes():
     later = frame_messages(frame, Time(sec=2), scene=2).ground_truth.objects
     assert [o.track_id for o in first] == [int(gt.instance_id) for gt in frame.instances]
     assert [o.track_id for o in later] == [2 * SCENE_TRACKS + int(gt.instance_id) for gt in frame.instances]
+
+
+@pytest.mark.timeout(120)
+def test_invalid_camera_parameters_stop_it_with_a_message_naming_them(ros_env):
+    require_rclpy()
+    import subprocess
+    import sys
+
+    from dualposenet_ros.ros.processes import ros_args
+
+    result = subprocess.run([sys.executable, "-m", "dualposenet_ros.ros.synthetic_camera", *ros_args(
+        {"segmentation_format": "coco_json", "detection_masks": "stacked", "rate": 0.0})],
+        env=ros_env, capture_output=True, text=True, timeout=100)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    for name in ("segmentation_format", "detection_masks", "rate"):
+        assert name in output, output
+    assert "Traceback" not in output
