@@ -59,7 +59,8 @@ def test_colcon_install_merges_interfaces_and_core():
     import dualposenet_ros
     import dualposenet_ros.msg
 
-    install = REPO / ".ws" / "install" / "dualposenet_ros"
+    # tools/env.sh names the workspace of the distribution in use (.ws, or .ws-jazzy...).
+    install = Path(os.environ.get("DUALPOSENET_WS", REPO / ".ws")) / "install" / "dualposenet_ros"
     if not install.is_dir():
         pytest.skip("not built with tools/setup.sh")
     package = next(install.glob("lib/python3*/site-packages/dualposenet_ros"))
@@ -70,3 +71,16 @@ def test_colcon_install_merges_interfaces_and_core():
     for executable in ("dualposenet_node", "synthetic_camera"):
         assert os.access(install / "lib" / "dualposenet_ros" / executable, os.X_OK)
     assert (install / "share" / "dualposenet_ros" / "launch" / "dualposenet.launch.py").exists()
+
+
+def test_files_the_build_files_and_docs_name_exist():
+    """A path like test/x.py or tools/x.sh named in the build files or the docs is in the tree."""
+    import re
+
+    named = set()
+    for doc in ("CMakeLists.txt", "package.xml", "setup.py", "README.md", "CONTRIBUTING.md", "pyproject.toml"):
+        if (REPO / doc).exists():
+            named |= set(re.findall(r"\b((?:test|tools|requirements)/[\w./-]+\.(?:py|sh|txt))\b", (REPO / doc).read_text()))
+    assert "test/test_packaging.py" in named
+    missing = sorted(path for path in named if not (REPO / path).exists())
+    assert not missing, f"named but missing: {missing}"

@@ -1,19 +1,27 @@
 # Source this file (bash) to use the environment tools/setup.sh made: the virtual environment,
 # the ROS 2 wheels and the colcon workspace. DDS discovery stays on the loopback interface.
+#   source tools/env.sh                  # ROS 2 Kilted (.venv, .ws/)
+#   source tools/env.sh --distro jazzy   # ROS 2 Jazzy (.venv-jazzy, .ws-jazzy/)
 _dpn_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-_dpn_venv="${DUALPOSENET_VENV:-$_dpn_repo/.venv}"
+# shellcheck source=tools/distro.sh
+source "$_dpn_repo/tools/distro.sh"
+# Only an explicit --distro is ours: a sourced file otherwise sees the caller's arguments.
+case "${1-}" in
+  --distro|--distro=*) dpn_parse_distro "$@" ;;
+  *) dpn_parse_distro ;;
+esac
 # shellcheck disable=SC1091
-source "$_dpn_venv/bin/activate"
-export AMENT_PREFIX_PATH="$_dpn_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
-export CMAKE_PREFIX_PATH="$_dpn_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-if [[ -f "$_dpn_repo/.ws/install/local_setup.bash" ]]; then
+source "$DPN_VENV/bin/activate"
+export AMENT_PREFIX_PATH="$DPN_VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+export CMAKE_PREFIX_PATH="$DPN_VENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+if [[ -f "$DUALPOSENET_WS/install/local_setup.bash" ]]; then
   # colcon's setup scripts read unset variables: relax `set -u` (if the caller uses it) meanwhile.
   case $- in *u*) _dpn_nounset=1; set +u ;; *) _dpn_nounset= ;; esac
   # shellcheck disable=SC1091
-  source "$_dpn_repo/.ws/install/local_setup.bash"
+  source "$DUALPOSENET_WS/install/local_setup.bash"
   [[ -n "$_dpn_nounset" ]] && set -u
   unset _dpn_nounset
 fi
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$((100 + RANDOM % 100))}"
-unset _dpn_repo _dpn_venv
+unset _dpn_repo DPN_VENV DUALPOSENET_REST_ARGS DUALPOSENET_DISTRO_ARGS

@@ -27,7 +27,7 @@ def fix_prefix(prefix: Path) -> int:
         text = path.read_text()
         if "/opt/python/" not in text:
             continue
-        text = re.sub(BUILD_PYTHON.pattern + r"/lib/python[\d.]+/site-packages/numpy/_core/include", numpy_include, text)
+        text = re.sub(BUILD_PYTHON.pattern + r"/lib/python[\d.]+/site-packages/numpy/_?core/include", numpy_include, text)
         text = re.sub(BUILD_PYTHON.pattern + r"/include/python[\d.]+", python_include, text)
         path.write_text(text)
         changed += 1

@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # Sets up everything on a machine without a ROS installation, without root:
-#   - a virtual environment (.venv) with the CPU build of torch and the Python dependencies,
-#   - ROS 2 Kilted (rclpy with Fast DDS, message packages, rosidl generators) and colcon from PyPI,
-#   - this package built with colcon (interfaces included) in the workspace .ws/.
+#   - a virtual environment with the CPU build of torch and the Python dependencies,
+#   - ROS 2 (rclpy with Fast DDS, message packages, rosidl generators) and colcon from PyPI wheels,
+#   - this package built with colcon (interfaces included) in a workspace.
+# Usage: tools/setup.sh [--distro kilted|jazzy]. Kilted (the default) goes to .venv and .ws/,
+# another distribution to .venv-<distro> and .ws-<distro>/ (requirements/ros-<distro>-pypi.txt).
 # Idempotent: when nothing changed it only checks two stamps and returns in about a second.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${DUALPOSENET_VENV:-$REPO/.venv}"
-WS="$REPO/.ws"
+# shellcheck source=tools/distro.sh
+source "$REPO/tools/distro.sh"
+dpn_parse_distro "$@"
+VENV="$DPN_VENV"
+WS="$DUALPOSENET_WS"
 TORCH_SPEC="${DUALPOSENET_TORCH:-torch==2.13.0}"
+ROS_REQUIREMENTS="requirements/ros-$DUALPOSENET_ROS_DISTRO-pypi.txt"
 cd "$REPO"
-# One setup at a time per checkout: two concurrent pip installs or colcon builds corrupt each other.
-mkdir -p "$REPO/.ws"
-exec 9>"$REPO/.ws/.setup.lock"
+# One setup at a time per workspace: two concurrent pip installs or colcon builds corrupt each other.
+mkdir -p "$WS"
+exec 9>"$WS/.setup.lock"
 flock 9
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -28,13 +34,13 @@ source "$VENV/bin/activate"
 
 requirements_stamp="$( { echo "$TORCH_SPEC"; cat requirements/*.txt setup.py; } | digest)"
 if [[ "$(cat "$VENV/.dualposenet-requirements" 2>/dev/null)" != "$requirements_stamp" ]]; then
-  say "installing $TORCH_SPEC, the Python dependencies, ROS 2 Kilted wheels and colcon"
+  say "installing $TORCH_SPEC, the Python dependencies, ROS 2 $DUALPOSENET_ROS_DISTRO wheels and colcon"
   # pip warns once per package about find-links folders a machine's pip.conf may name but lack.
   pip_install() {
     python -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
   }
   pip_install "$TORCH_SPEC"
-  pip_install -r requirements/core.txt -r requirements/ros-kilted-pypi.txt -r requirements/dev.txt
+  pip_install -r requirements/core.txt -r "$ROS_REQUIREMENTS" -r requirements/dev.txt
   pip_install --no-deps --no-build-isolation -e "$REPO"
   python "$REPO/tools/fix_ros_wheel_cmake.py" "$VENV"
   echo "$requirements_stamp" > "$VENV/.dualposenet-requirements"
@@ -64,7 +70,7 @@ build_stamp="$( {
   find dualposenet_ros launch config resource scripts -type f -not -path '*__pycache__*' | LC_ALL=C sort
 } | digest)"
 if [[ ! -f "$WS/install/setup.bash" || "$(cat "$WS/.build-stamp" 2>/dev/null)" != "$build_stamp" ]]; then
-  say "building the dualposenet_ros package with colcon (interfaces, executables, launch files)"
+  say "building the dualposenet_ros package with colcon in $WS (interfaces, executables, launch files)"
   ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
     colcon --log-base "$WS/log" build --symlink-install --base-paths "$WS/src" \
     --build-base "$WS/build" --install-base "$WS/install" \
@@ -72,4 +78,4 @@ if [[ ! -f "$WS/install/setup.bash" || "$(cat "$WS/.build-stamp" 2>/dev/null)" !
     --event-handlers console_cohesion- summary+ >/dev/null
   echo "$build_stamp" > "$WS/.build-stamp"
 fi
-say "ready: source tools/env.sh to use it in a shell"
+say "ready: source tools/env.sh${DUALPOSENET_DISTRO_ARGS:+ $DUALPOSENET_DISTRO_ARGS} to use it in a shell"

@@ -1,0 +1,37 @@
+# Sourced by setup.sh, env.sh and test.sh: which ROS 2 distribution's wheels to use, and where
+# its environment lives. Kilted (the default) lives in .venv and .ws/, another distribution in
+# .venv-<distro> and .ws-<distro>/, so both can be set up side by side in one checkout.
+# shellcheck shell=bash
+
+DUALPOSENET_DISTROS="kilted jazzy"
+
+# dpn_parse_distro [--distro NAME | --distro=NAME] [ARGS...]
+# Sets DUALPOSENET_ROS_DISTRO and DUALPOSENET_WS (exported), DPN_VENV (the virtual environment;
+# DUALPOSENET_VENV overrides Kilted's), DUALPOSENET_DISTRO_ARGS (the option to repeat to other
+# tools) and DUALPOSENET_REST_ARGS (the arguments after the option). Without the option: the
+# distribution of the environment already sourced (DUALPOSENET_ROS_DISTRO), else Kilted.
+dpn_parse_distro() {
+  local distro="${DUALPOSENET_ROS_DISTRO:-kilted}"
+  DUALPOSENET_REST_ARGS=()
+  case "${1-}" in
+    --distro) distro="${2-}"; shift 2 || { echo "--distro needs a name: $DUALPOSENET_DISTROS" >&2; return 2; } ;;
+    --distro=*) distro="${1#--distro=}"; shift ;;
+  esac
+  DUALPOSENET_REST_ARGS=("$@")
+  case " $DUALPOSENET_DISTROS " in
+    *" $distro "*) ;;
+    *) echo "unknown ROS 2 distribution '$distro' (supported from PyPI wheels: $DUALPOSENET_DISTROS)" >&2; return 2 ;;
+  esac
+  local repo suffix=""
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  [[ "$distro" != kilted ]] && suffix="-$distro"
+  export DUALPOSENET_ROS_DISTRO="$distro"
+  if [[ -z "$suffix" ]]; then
+    DPN_VENV="${DUALPOSENET_VENV:-$repo/.venv}"
+    DUALPOSENET_DISTRO_ARGS=""
+  else
+    DPN_VENV="$repo/.venv$suffix"
+    DUALPOSENET_DISTRO_ARGS="--distro $distro"
+  fi
+  export DUALPOSENET_WS="$repo/.ws$suffix"
+}
