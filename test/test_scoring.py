@@ -31,8 +31,10 @@ def test_identical_poses_have_no_error():
 def test_rotation_about_y_is_ignored_for_symmetric_objects_only():
     base = about("x", 20)
     turned = base @ about("y", 90)  # a turn about the object's own y axis
-    assert scoring.object_error(record(1, "bottle", turned), record(1, "bottle", base)).rotation_deg == pytest.approx(0, abs=1e-5)
-    assert scoring.object_error(record(1, "camera", turned), record(1, "camera", base)).rotation_deg == pytest.approx(90)
+    bottle = scoring.object_error(record(1, "bottle", turned), record(1, "bottle", base))
+    assert bottle.rotation_deg == pytest.approx(0, abs=1e-5)
+    camera = scoring.object_error(record(1, "camera", turned), record(1, "camera", base))
+    assert camera.rotation_deg == pytest.approx(90)
     # A mug is symmetric only when its handle is hidden (a fact of the ground truth).
     visible = scoring.object_error(record(1, "mug", turned), record(1, "mug", base))
     hidden = scoring.object_error(record(1, "mug", turned), record(1, "mug", base, handle_visible=False))
@@ -87,7 +89,8 @@ def test_summary_counts_missed_and_failed_objects_as_misses():
 
 def test_check_accuracy_lists_every_failed_criterion():
     truths = [record(1, "camera"), record(2, "laptop", translation=(0.2, 0, 0.8))]
-    good = scoring.summarize(scoring.match([record(1, "camera"), record(2, "laptop", translation=(0.2, 0, 0.8))], truths))
+    estimates = [record(1, "camera"), record(2, "laptop", translation=(0.2, 0, 0.8))]
+    good = scoring.summarize(scoring.match(estimates, truths))
     assert scoring.check_accuracy(good, min_within_10deg5cm=1.0, max_mean_rotation_deg=1.0) is good
     bad = scoring.summarize(scoring.match([record(1, "camera", about("x", 40), (0.0, 0.1, 0.6))], truths))
     with pytest.raises(scoring.AccuracyError) as failure:

@@ -193,7 +193,8 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
         "node": start_python(["-c", "import sys; from dualposenet_ros.ros.node import main; sys.exit(main())",
                               *ros_args(parameters)], ros_env),
         "camera": start_python(["-m", "dualposenet_ros.ros.synthetic_camera", *ros_args(
-            {"width": width, "height": height, "rate": float(rate), "seed": seed, "wait_for_subscribers": 1})], ros_env),
+            {"width": width, "height": height, "rate": float(rate), "seed": seed, "wait_for_subscribers": 1})],
+            ros_env),
     }
 
     def done() -> bool:

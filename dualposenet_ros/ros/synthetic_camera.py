@@ -215,7 +215,8 @@ def ground_truth_estimates(frame: Any, labels: np.ndarray | None = None, scene: 
             instance_id=label, class_id=int(truth.class_id), score=1.0, rotation=np.asarray(truth.rotation),
             translation=np.asarray(truth.translation), size=np.asarray(truth.size), consistency_residual=0.0,
             num_points=int(np.count_nonzero((labels == label) & has_depth)),
-            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK, track_id=SCENE_TRACKS * scene + int(truth.instance_id)))
+            handle_visible=bool(truth.handle_visible), status=EstimateStatus.OK,
+            track_id=SCENE_TRACKS * scene + int(truth.instance_id)))
     return result
 
 
