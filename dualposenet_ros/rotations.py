@@ -74,14 +74,19 @@ def canonical_quaternion_sign(quaternion: torch.Tensor) -> torch.Tensor:
 def quaternion_to_matrix_np(quaternion: np.ndarray) -> np.ndarray:
     """NumPy (..., 4) (w, x, y, z) to (..., 3, 3); normalises the quaternion first."""
     q = np.asarray(quaternion, dtype=np.float64)
-    flat = Rotation.from_quat(q.reshape(-1, 4), scalar_first=True).as_matrix()
+    # SciPy's order is (x, y, z, w) (scalar_first= needs SciPy >= 1.14; the floor is older).
+    flat = Rotation.from_quat(wxyz_to_xyzw(q.reshape(-1, 4))).as_matrix()
     return flat.reshape(q.shape[:-1] + (3, 3))
 
 
 def matrix_to_quaternion_np(matrix: np.ndarray) -> np.ndarray:
     """NumPy (..., 3, 3) to (..., 4) unit (w, x, y, z) with the same sign rule as the torch version."""
     m = np.asarray(matrix, dtype=np.float64)
-    flat = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat(canonical=True, scalar_first=True)
+    # as_quat(canonical=True, scalar_first=True) needs SciPy >= 1.14: reorder and fix the sign here.
+    flat = xyzw_to_wxyz(Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat())
+    nonzero = flat != 0
+    leading = np.take_along_axis(flat, np.argmax(nonzero, axis=-1)[:, None], axis=-1)
+    flat = np.where(leading < 0, -flat, flat)
     return flat.reshape(m.shape[:-2] + (4,))
 
 
