@@ -10,10 +10,12 @@ reads every one of those weights, so storing them in fewer bytes is what speeds 
 * ``int8``: dynamic quantisation (``torch.ao.nn.quantized.dynamic.Linear``, FBGEMM/oneDNN):
   int8 weights with per-channel scales, activations quantised per batch at run time. CPU only.
 
-Only these layers change. The spherical convolutions, both decoders (quantising the explicit
-heads too doubled the median rotation difference to float32 on rendered scenes for 7 % of the
-weights; refinement differentiates through the decoders) and the trained model itself stay in
-float32. The README's benchmark table gives each option's speed and accuracy cost.
+The implicit decoder's per-point layers (1024 points per object through 1024-512-256 units:
+the costliest part of the last pass, which only feeds the consistency residual when there is no
+refinement) change too. The spherical convolutions, the explicit decoder (quantising its heads
+doubled the median rotation difference to float32 on rendered scenes for 7 % of the weights) and
+the trained model, on which refinement runs, stay in float32. The README's benchmark table gives
+each option's speed and accuracy cost.
 """
 
 from __future__ import annotations
@@ -79,11 +81,14 @@ def _int8_linear(linear: nn.Linear) -> nn.Module:
 
 
 def _replaceable_linears(model: DualPoseNet) -> list[tuple[nn.ModuleList, int]]:
-    """(container, index) of the encoder's fully connected layers: the aggregation's projections
-    and MLP."""
+    """(container, index) of the layers that change: the encoder's fully connected layers (the
+    aggregation's projections and MLP) and the implicit decoder's per-point layers after the first
+    (whose weight it slices)."""
     containers = [model.encoder.aggregation.projections, model.encoder.aggregation.mlp.layers]
-    return [(container, index) for container in containers for index, layer in enumerate(container)
-            if isinstance(layer, nn.Linear)]
+    found = [(container, index) for container in containers for index, layer in enumerate(container)
+             if isinstance(layer, nn.Linear)]
+    implicit = model.implicit_decoder.layers
+    return found + [(implicit, index) for index in range(1, len(implicit)) if isinstance(implicit[index], nn.Linear)]
 
 
 def reduced_precision_copy(model: DualPoseNet, precision: Precision | str) -> DualPoseNet:

@@ -250,7 +250,7 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("device", "auto", "Inference device: auto (CUDA when available), cpu, cuda or cuda:N. Without CUDA, "
          "cuda falls back to the CPU with a warning.", pattern=r"\s*(auto|cpu|cuda(:\d+)?)\s*",
          pattern_hint="must be auto, cpu, cuda or cuda:N"),
-    Spec("precision", "fp32", "Precision of the encoder's fully connected layers in the un-refined passes: fp32, "
+    Spec("precision", "fp32", "Precision of the large fully connected layers in the un-refined passes: fp32, "
          "bf16 or int8 (CPU only); faster, within the tolerances of the README's benchmark table.",
          choices=("fp32", "bf16", "int8")),
     Spec("backend", "torch", "Runtime of the un-refined network passes: torch or onnxruntime (float32; needs the "
@@ -271,7 +271,7 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          pattern_hint="must not start with '/' and may only contain letters, digits and _ . / -"),
     Spec("publish.objects", True, "Publish ~/objects (ObjectPoseArray)."),
     Spec("publish.tf", True, "Broadcast a TF frame per object under the camera optical frame."),
-    Spec("publish.markers", True, "Publish ~/markers (MarkerArray: boxes, axes, labels)."),
+    Spec("publish.markers", True, "Publish ~/markers (MarkerArray: boxes, axes, labels) while it has subscribers."),
     Spec("publish.debug_image", True, "Publish ~/debug_image (colour image with projected boxes and axes) "
          "while it has subscribers."),
     Spec("publish.diagnostics", True, "Publish a status on /diagnostics every diagnostics_period."),
