@@ -16,6 +16,8 @@ without a DDS profile chosen by the user, so both apply the package's Fast DDS p
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ DEFAULTS_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
 <dds xmlns="http://www.eprosima.com"><profiles/></dds>
 """
 """A profile file that changes nothing: Fast DDS's default transports."""
+_runs = itertools.count()
 
 
 @dataclass
@@ -60,7 +63,8 @@ def _user_env(ros_env: dict[str, str], profile: Path | None = None) -> dict[str,
 def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, frames: int, rate: float = 5.0,
                         timeout: float = 120.0) -> Run:
     """Camera (``frames`` full-size frames at ``rate``) and node as executables; returns what the
-    node's diagnostics say once the camera is done, and both logs."""
+    node's diagnostics say once the camera is done, and both logs. Both run in a namespace of
+    their own, so other processes on the same DDS domain (other test runs) cannot mix in."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -70,6 +74,7 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
     from dualposenet_ros.ros.processes import ros_args
 
     run = Run()
+    namespace = f"/dds_delivery_{os.getpid()}_{next(_runs)}"
     listener = rclpy.create_node("dds_delivery_listener", context=context)
     truth: list[Any] = []
     started = listener.get_clock().now().nanoseconds
@@ -78,20 +83,24 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
         if msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec >= started:
             truth.append(msg)
 
-    listener.create_subscription(ObjectPoseArray, "/synthetic_camera/ground_truth", on_truth, QoSProfile(depth=100))
+    listener.create_subscription(ObjectPoseArray, f"{namespace}/synthetic_camera/ground_truth", on_truth,
+                                 QoSProfile(depth=100))
 
-    def on_diagnostics(msg: Any) -> None:
-        run.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
+    def on_diagnostics(msg: Any) -> None:  # /diagnostics is global: only this run's node
+        status = msg.status[0]
+        if status.hardware_id == f"{namespace}/dualposenet":
+            run.diagnostics = {kv.key: kv.value for kv in status.values}
 
     listener.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, QoSProfile(depth=10))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(listener)
     processes = {
         "node": start_python([str(REPO / "scripts" / "dualposenet_node"), *ros_args(
-            {"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period": 0.2})], env),
+            {"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period": 0.2}), "-r", f"__ns:={namespace}"],
+            env),
         "camera": start_python([str(REPO / "scripts" / "synthetic_camera"), *ros_args(
             {"width": 640, "height": 480, "rate": rate, "frames": frames, "wait_for_subscribers": 1,
-             "exit_timeout": 2.0, "max_objects": 3})], env),
+             "exit_timeout": 2.0, "max_objects": 3}), "-r", f"__ns:={namespace}"], env),
     }
     deadline = time.monotonic() + timeout
     try:
