@@ -64,10 +64,12 @@ class FrameInput:
     def __post_init__(self) -> None:
         height, width = self.depth.shape[:2]
         if self.rgb.shape[:2] != (height, width) or self.rgb.ndim != 3 or self.rgb.shape[2] != 3:
-            raise ValueError(f"colour image {self.rgb.shape} does not match depth {self.depth.shape} (expected (H, W, 3))")
+            raise ValueError(f"colour image {self.rgb.shape} does not match depth {self.depth.shape} "
+                             "(expected (H, W, 3))")
         for instance in self.instances:
             if instance.mask.shape != (height, width):
-                raise ValueError(f"mask of instance {instance.instance_id} is {instance.mask.shape}, image is {(height, width)}")
+                raise ValueError(f"mask of instance {instance.instance_id} is {instance.mask.shape}, "
+                                 f"image is {(height, width)}")
             category_name(instance.class_id)  # raises ValueError for an unknown class
 
 

@@ -115,7 +115,8 @@ def test_4k_frame_is_rejected_by_max_image_pixels_before_decoding():
 
 def test_instance_level_issues_skip_only_the_bad_instances():
     objects = (ObjectSpec(6, (0, 5), (0, 5)), ObjectSpec(9, (5, 10), (0, 5)), ObjectSpec(0, (10, 15), (0, 5)),
-               ObjectSpec(1, (15, 20), (0, 5), score=1.5), ObjectSpec(3, (20, 25), (0, 5)), ObjectSpec(4, (0, 0), (0, 0)))
+               ObjectSpec(1, (15, 20), (0, 5), score=1.5), ObjectSpec(3, (20, 25), (0, 5)),
+               ObjectSpec(4, (0, 0), (0, 0)))
     color, depth, info, seg = make_frame(objects=objects)
     seg.class_names = ["mug", "", "", "bottle", "laptop", "can"]  # 5: camera named laptop
     labels = np.frombuffer(bytes(seg.labels.data), np.uint16).reshape(48, 64).copy()

@@ -58,7 +58,8 @@ LABEL_ENCODINGS = ("mono8", "8UC1", "mono16", "16UC1", "32SC1")
 
 _bridge_module = load_cv_bridge()
 _BRIDGE = _bridge_module.CvBridge()
-_BRIDGE_ERRORS: tuple[type[BaseException], ...] = (CvBridgeError, getattr(_bridge_module, "CvBridgeError", CvBridgeError))
+_BRIDGE_ERRORS: tuple[type[BaseException], ...] = (CvBridgeError,
+                                                   getattr(_bridge_module, "CvBridgeError", CvBridgeError))
 
 
 class InputError(ValueError):
@@ -96,7 +97,8 @@ def _image_array(msg: Any, role: str, encodings: Sequence[str], max_pixels: int 
     """Validate an Image's layout and return its pixels (a copy, native byte order)."""
     encoding = msg.encoding
     if encoding not in encodings:
-        raise InputError(f"{role}_encoding", f"{role} image has encoding {encoding!r}; expected one of {', '.join(encodings)}")
+        raise InputError(f"{role}_encoding",
+                         f"{role} image has encoding {encoding!r}; expected one of {', '.join(encodings)}")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise InputError(f"{role}_empty", f"{role} image is empty ({width}x{height})")
@@ -236,13 +238,13 @@ def instances_from_segmentation(
                                      f"1..{len(CATEGORIES)} ({', '.join(CATEGORIES)}): skipped"))
             continue
         if names and names[index] and names[index] != category:
-            issues.append(InputIssue("class_name_mismatch", f"instance {label} has class name {names[index]!r} but class "
-                                     f"id {class_id} is {category!r}: skipped"))
+            issues.append(InputIssue("class_name_mismatch", f"instance {label} has class name {names[index]!r} but "
+                                     f"class id {class_id} is {category!r}: skipped"))
             continue
         score = scores[index] if scores else 1.0
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-            issues.append(InputIssue("invalid_score", f"instance {label} ({category}) has score {score}, not in [0, 1]: "
-                                     "skipped"))
+            issues.append(InputIssue("invalid_score", f"instance {label} ({category}) has score {score}, not in "
+                                     "[0, 1]: skipped"))
             continue
         if pixels[label] == 0:
             issues.append(InputIssue("empty_mask", f"instance {label} ({category}) has no pixels in the label image: "
@@ -392,7 +394,8 @@ def marker_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate],
     def base(ns: str, estimate: ObjectEstimate, kind: int) -> Any:
         marker = Marker(header=header, ns=ns, id=int(estimate.track_id or estimate.instance_id), type=kind,
                         action=Marker.ADD, lifetime=duration)
-        marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = (float(v) for v in estimate.translation)
+        position = marker.pose.position
+        position.x, position.y, position.z = (float(v) for v in estimate.translation)
         q = [float(v) for v in estimate.quaternion_xyzw]
         marker.pose.orientation.x, marker.pose.orientation.y, marker.pose.orientation.z, marker.pose.orientation.w = q
         return marker
@@ -412,7 +415,8 @@ def marker_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate],
         edges.scale.x = line_width
         edges.color = ColorRGBA(r=r, g=g, b=b, a=1.0)
         corners = box_corners(size)
-        edges.points = [Point(x=float(c[0]), y=float(c[1]), z=float(c[2])) for edge in BOX_EDGES for c in corners[list(edge)]]
+        edges.points = [Point(x=float(c[0]), y=float(c[1]), z=float(c[2]))
+                        for edge in BOX_EDGES for c in corners[list(edge)]]
         markers.append(edges)
 
         axes = base("axes", estimate, Marker.LINE_LIST)

@@ -204,7 +204,8 @@ class NodeStatistics:
         now = self._clock()
         with self._lock:
             elapsed = max(now - self._period_start, 1e-9)
-            period, latencies, processing, problems = self._period, self._latencies, self._processing, self._period_problems
+            period, latencies, processing = self._period, self._latencies, self._processing
+            problems = self._period_problems
             self._period_start = now
             self._reset_period()
             values: dict[str, str] = {
