@@ -107,8 +107,8 @@ class OnnxRuntimeBackend:
             raise ImportError("backend onnxruntime needs the onnxruntime package: pip install onnxruntime "
                               "(or onnxruntime-gpu)") from error
         if Precision.parse(precision) is not Precision.FP32:
-            raise ValueError(f"backend onnxruntime runs the float32 graph; precision {Precision.parse(precision).value} "
-                             "is for backend torch")
+            raise ValueError(f"backend onnxruntime runs the float32 graph; precision "
+                             f"{Precision.parse(precision).value} is for backend torch")
         from .onnx_export import export_onnx
 
         self.device = device

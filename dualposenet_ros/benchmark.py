@@ -150,7 +150,8 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"Spherical maps, one {maps['points']}-point instance at n={report['resolution']}:",
         f"  per-point loop {maps['reference_loop_ms']:.2f} ms | vectorised {maps['vectorised_ms']:.3f} ms "
-        f"| speed-up {maps['speedup']:.1f}x (identical output) | 6 instances batched (torch) {maps['batch6_torch_ms']:.2f} ms",
+        f"| speed-up {maps['speedup']:.1f}x (identical output) "
+        f"| 6 instances batched (torch) {maps['batch6_torch_ms']:.2f} ms",
         "",
         "Network forward (both decoders), ms per batch:",
         "  " + " | ".join(f"B={batch}: {ms:.1f}" for batch, ms in report["network_ms"].items()),
@@ -214,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "model": name, "parameters": model.count_parameters(), "resolution": model.config.resolution,
         "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "spherical_maps": bench_spherical_maps(model.config.resolution, device, args.repeats),
         "precision": estimator.precision.value, "backend": estimator.backend_name.value,
         "network_ms": bench_network(estimator, args.repeats),

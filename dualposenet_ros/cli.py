@@ -37,7 +37,7 @@ ROUTES: dict[tuple[str, str], str] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dualposenet", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, summary) in COMMANDS.items():
+    for name, (_module, summary) in COMMANDS.items():
         subparsers.add_parser(name, help=summary, description=summary, add_help=False)
     return parser
 

@@ -56,7 +56,8 @@ def export_onnx(model: DualPoseNet, path: str | Path | None = None, opset: int =
                "canonical_points": {0: "batch", 1: "num_points"}}
     dynamic.update({name: {0: "batch"} for name in ("quaternion", "translation", "size", "feature")})
     buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript-based exporter warns that it is deprecated; it needs no extra package
+    # The TorchScript-based exporter warns that it is deprecated; unlike the dynamo one it needs no extra package.
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(_TupleOutputs(model_cpu), example, buffer, input_names=list(INPUT_NAMES),
                           output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, opset_version=opset,

@@ -153,7 +153,8 @@ def format_options(report: dict[str, Any]) -> str:
     lines += [header]
     for count in sorted({row["instances"] for row in report["frames"]}):
         cells = {row["option"]: row for row in report["frames"] if row["instances"] == count}
-        lines.append(f"{count:>9} " + " ".join(f"{cells[n]['ms_median']:>8.1f} / {cells[n]['ms_min']:>6.1f}" for n in names))
+        lines.append(f"{count:>9} " + " ".join(f"{cells[n]['ms_median']:>8.1f} / {cells[n]['ms_min']:>6.1f}"
+                                               for n in names))
     lines += ["", f"Pose difference against {names[0]} on those frames (largest over all instances):"]
     for name, diff in report["differences"].items():
         lines.append(f"  {name:>12}: rotation {diff['rotation_deg_max']:.3f} deg, translation "

@@ -26,7 +26,7 @@ needs no extra dependency and runs on any torch device.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -79,7 +79,7 @@ def degree_gains(resolution: int) -> np.ndarray:
     return 2 * np.pi * np.sqrt(4 * np.pi / (2 * degrees + 1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _legendre_table(resolution: int) -> np.ndarray:
     """``Y_lm(theta_j, 0)`` (real) as ``[l, m, j]``, zero for ``m > l``; cached, read-only."""
     bandwidth = _check_resolution(resolution) // 2
@@ -91,7 +91,7 @@ def _legendre_table(resolution: int) -> np.ndarray:
     return table
 
 
-@lru_cache(maxsize=None)
+@cache
 def _real_dft_matrices(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """Azimuthal transforms of orders ``m < L`` as real matrices, rows/columns ordered (real/imag, m).
 
@@ -109,7 +109,7 @@ def _real_dft_matrices(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return forward, inverse
 
 
-@lru_cache(maxsize=None)
+@cache
 def _analysis_matrix(resolution: int) -> np.ndarray:
     """Polar half of the forward transform: ``(2 sqrt2 pi / n) w_j Y_lm(theta_j, 0)`` as ``[l, m, j]``."""
     scale = 2 * math.sqrt(2) * math.pi / resolution

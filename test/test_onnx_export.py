@@ -34,7 +34,8 @@ def test_onnxruntime_outputs_equal_torch(exported, batch: int, points: int) -> N
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(batch)
     n = TINY.resolution
-    inputs = (torch.rand(batch, 1, n, n, generator=generator) * 0.2, torch.rand(batch, 3, n, n, generator=generator) - 0.5,
+    inputs = (torch.rand(batch, 1, n, n, generator=generator) * 0.2,
+              torch.rand(batch, 3, n, n, generator=generator) - 0.5,
               torch.randn(batch, points, 3, generator=generator) * 0.05)
     outputs = session.run(list(OUTPUT_NAMES), {name: tensor.numpy() for name, tensor in zip(INPUT_NAMES, inputs)})
     with torch.no_grad():

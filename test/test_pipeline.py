@@ -68,7 +68,8 @@ def test_outputs_are_valid_poses_in_input_order(estimator):
 
 
 def test_pose_is_converted_to_the_optical_frame():
-    """With a decoder forced to a known output, the published pose follows DESIGN 1.2/1.3."""
+    """With a decoder forced to a known output, the published pose is that output turned into the
+    optical frame and moved by the centroid of the points."""
     torch.manual_seed(1)
     model = DualPoseNet(TINY)
     quaternion = np.array([0.9, 0.1, -0.3, 0.3]) / np.linalg.norm([0.9, 0.1, -0.3, 0.3])
@@ -86,7 +87,8 @@ def test_pose_is_converted_to_the_optical_frame():
     mask = frame.instances[0].mask
     rows, cols = np.nonzero(mask)
     z = frame.depth[rows, cols].astype(np.float64)
-    optical_points = np.stack([(cols - INTRINSICS.cx) * z / INTRINSICS.fx, (rows - INTRINSICS.cy) * z / INTRINSICS.fy, z], 1)
+    optical_points = np.stack([(cols - INTRINSICS.cx) * z / INTRINSICS.fx,
+                               (rows - INTRINSICS.cy) * z / INTRINSICS.fy, z], 1)
     centroid_nocs = FLIP_XY @ optical_points.mean(0)
     camera_to_object = quaternion_to_matrix_np(quaternion)
     np.testing.assert_allclose(estimate.rotation, FLIP_XY @ camera_to_object.T, atol=1e-5)
@@ -116,7 +118,8 @@ def test_instances_without_enough_depth_are_flagged_not_dropped(estimator):
     depth[frame.instances[0].mask] = np.nan  # NaN depth: no valid point at all
     empty = InstanceInput(mask=np.zeros((HEIGHT, WIDTH), bool), class_id=6, score=0.3, instance_id=7)
     estimates = estimator.estimate(FrameInput(frame.rgb, depth, INTRINSICS, (*frame.instances, empty)))
-    assert [e.status for e in estimates] == [EstimateStatus.TOO_FEW_POINTS, EstimateStatus.OK, EstimateStatus.TOO_FEW_POINTS]
+    assert [e.status for e in estimates] == [EstimateStatus.TOO_FEW_POINTS, EstimateStatus.OK,
+                                             EstimateStatus.TOO_FEW_POINTS]
     assert estimates[0].num_points == 0 and np.isnan(estimates[0].consistency_residual)
     np.testing.assert_array_equal(estimates[2].size, np.ones(3))
 

@@ -242,7 +242,8 @@ def format_rows(rows: Sequence[dict[str, Any]]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {row['latency_median_ms']:>11.1f} "
-                     f"{row['latency_p90_ms']:>8.1f} {row['throughput_fps']:>15.2f} {row['dropped_fraction'] * 100:>7.0f}%")
+                     f"{row['latency_p90_ms']:>8.1f} {row['throughput_fps']:>15.2f} "
+                     f"{row['dropped_fraction'] * 100:>7.0f}%")
     return "\n".join(lines)
 
 
@@ -294,7 +295,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``dualposenet benchmark --node`` (the command line routes ``--node`` here)."""
     parser.add_argument("--node", action="store_true", required=True,
                         help="benchmark the ROS node end to end over DDS (this mode)")
-    parser.add_argument("--preset", default="compact", help="model preset when no shipped model exists (random weights)")
+    parser.add_argument("--preset", default="compact",
+                        help="model preset when no shipped model exists (random weights)")
     parser.add_argument("--checkpoint", help="checkpoint for the node (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA where present), cpu or cuda[:N]")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
@@ -369,8 +371,8 @@ def _run(args: argparse.Namespace) -> int:
                           "precision": getattr(args, "precision", "fp32"), "backend": getattr(args, "backend", "torch")}
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
-            node = ChildProcess("dualposenet_node", [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"),
-                                                     *ros_args(parameters)], env, Path(scratch) / f"node_{device}.log")
+            command = [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"), *ros_args(parameters)]
+            node = ChildProcess("dualposenet_node", command, env, Path(scratch) / f"node_{device}.log")
             try:
                 bench = _Bench(context, viewers=bool(getattr(args, "viewers", False)))
                 node.start()
