@@ -17,6 +17,7 @@ three centring passes stay in Python (:mod:`dualposenet_ros.pipeline`), which ca
 from __future__ import annotations
 
 import argparse
+import inspect
 import io
 import warnings
 from pathlib import Path
@@ -31,6 +32,10 @@ __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "OPSET", "export_onnx", "configure_par
 INPUT_NAMES = ("distance_map", "rgb_map", "points")
 OUTPUT_NAMES = ("quaternion", "translation", "size", "canonical_points", "feature")
 OPSET = 17
+
+
+# torch >= 2.5 has a ``dynamo`` switch (on by default from 2.9); older versions only have this exporter.
+_TORCHSCRIPT_EXPORTER = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 class _TupleOutputs(nn.Module):
@@ -61,7 +66,7 @@ def export_onnx(model: DualPoseNet, path: str | Path | None = None, opset: int =
         warnings.simplefilter("ignore")
         torch.onnx.export(_TupleOutputs(model_cpu), example, buffer, input_names=list(INPUT_NAMES),
                           output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, opset_version=opset,
-                          do_constant_folding=True, dynamo=False)
+                          do_constant_folding=True, **_TORCHSCRIPT_EXPORTER)
     data = buffer.getvalue()
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
