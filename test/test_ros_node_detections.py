@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ros_node_support import DEFAULT_OBJECTS, FRAME_ID, ObjectSpec, Probe, in_process_node, make_frame, tiny_estimator
@@ -135,3 +137,49 @@ def test_high_residual_gate_and_identities_follow_objects_not_labels(rclpy_conte
         probe.close()
         node.destroy_node()
         gated.destroy_node()
+
+
+@pytest.mark.timeout(120)
+def test_detections_with_unmapped_classes_are_skipped_and_counted(rclpy_context):
+    """Detection2DArray + one label image: the class the map lacks is skipped and counted, the rest estimated."""
+    require_rclpy()
+    require_modules("vision_msgs.msg")
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesis, ObjectHypothesisWithPose
+
+    from dualposenet_ros.ros.segmentation_inputs import MASKS_TOPIC
+    from ros_node_support import image_msg
+
+    overrides = {**_reliable_inputs(), f"qos_overrides./{MASKS_TOPIC}.subscription.reliability": "reliable",
+                 "segmentation_format": "detections_masks", "class_map": "tasse: mug", "diagnostics_period": 0.25}
+    node = in_process_node(rclpy_context, overrides)
+    probe = Probe(rclpy_context, input_topics=("color/image", "depth/image", "color/camera_info", "unused"))
+    detections_pub = probe.node.create_publisher(Detection2DArray, "segmentation", 10)
+    masks_pub = probe.node.create_publisher(Image, MASKS_TOPIC, 10)
+    probe.executor.add_node(node)
+    try:
+        color, depth, camera_info, segmentation = make_frame(1.0)  # label 1: a mug, label 2: a bowl
+        names = ["tasse", "person"]  # a French mug, and a class no map has
+        detections = Detection2DArray(header=segmentation.header, detections=[
+            Detection2D(header=segmentation.header, results=[ObjectHypothesisWithPose(
+                hypothesis=ObjectHypothesis(class_id=name, score=0.9))]) for name in names])
+        labels = np.frombuffer(bytes(segmentation.labels.data), dtype=np.uint16).reshape(48, 64).astype(np.uint8)
+        mask = image_msg(labels, "mono8", segmentation.header.stamp)
+
+        last = [0.0]
+
+        def estimated() -> bool:
+            if time.monotonic() - last[0] > 0.5:  # until discovery completes (a repeated stamp is skipped)
+                masks_pub.publish(mask)
+                probe.publish((color, depth, camera_info))
+                detections_pub.publish(detections)
+                last[0] = time.monotonic()
+            return probe.objects_at(1.0) is not None
+
+        assert probe.spin_until(estimated, 30), probe.latest_diagnostics()
+        objects = probe.objects_at(1.0)
+        assert [(o.instance_id, o.category) for o in objects.objects] == [(1, "mug")]
+        assert probe.spin_until(lambda: probe.counter("issue: unmapped_class") >= 1, 10), probe.latest_diagnostics()
+    finally:
+        probe.close()
+        node.destroy_node()
