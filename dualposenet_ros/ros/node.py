@@ -2,14 +2,19 @@
 
 Subscribes (relative names, remappable): ``color/image`` (rgb8/bgr8), ``depth/image`` (16UC1 in
 millimetres or 32FC1 in metres, registered to the colour camera), ``color/camera_info`` and
-``segmentation`` (``dualposenet_ros/InstanceSegmentation``), sensor-data QoS (best effort) unless
+``segmentation`` (``dualposenet_ros/InstanceSegmentation``, or what ``segmentation_format`` names:
+``vision_msgs/Detection2DArray`` with mask images on ``segmentation/masks``, or yolo_ros's
+``yolo_msgs/DetectionArray``; :mod:`.segmentation_inputs`), sensor-data QoS (best effort) unless
 changed with the standard ``qos_overrides.<topic>.subscription.*`` parameters, matched by exact
 stamps (or approximately, ``sync.mode: approximate``). Inputs that arrive incomplete (a lost
 image: README, "Large images over DDS") or silent, and stamps that repeat or go backwards, are
 warned about (rate-limited), counted and shown in diagnostics.
 
-Publishes, stamped with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``), a TF
-frame ``<frame_prefix><category>_<instance>`` per object under the camera optical frame,
+Estimates are gated (``min_score``, ``max_consistency_residual``: the status says why) and given
+track ids by :class:`~dualposenet_ros.tracking.Tracker` (optionally smoothed). Publishes, stamped
+with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``, every estimate),
+``~/detections`` (``vision_msgs/Detection3DArray``, OK objects), a TF frame
+``<frame_prefix><category>_<track id>`` per OK object under the camera optical frame,
 ``~/markers`` (``MarkerArray``) and ``~/debug_image`` (both only while subscribed) and ``/diagnostics``.
 TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs with TF disabled.
 
