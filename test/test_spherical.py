@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.special import sph_harm_y
+
+try:
+    from scipy.special import sph_harm_y  # SciPy >= 1.15
+except ImportError:  # older SciPy (the floor is 1.9): sph_harm(m, l, azimuth, polar)
+    from scipy.special import sph_harm
+
+    def sph_harm_y(l, m, polar, azimuth):
+        return sph_harm(m, l, azimuth, polar)
 
 from dualposenet_ros.spherical import SphericalConv, SphericalHarmonicTransform, SphericalPool
 
