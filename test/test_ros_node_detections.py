@@ -183,3 +183,25 @@ def test_detections_with_unmapped_classes_are_skipped_and_counted(rclpy_context)
     finally:
         probe.close()
         node.destroy_node()
+
+
+@pytest.mark.timeout(120)
+def test_gating_and_smoothing_change_at_run_time(rclpy_context):
+    require_rclpy()
+    node = in_process_node(rclpy_context, {**_reliable_inputs(), "diagnostics_period": 0.25})
+    probe = Probe(rclpy_context)
+    probe.executor.add_node(node)
+    try:
+        first = probe.wait_for_objects(1.0, timeout=30, republish=make_frame(1.0))
+        assert [o.status for o in first.objects] == [0, 0]
+        assert probe.set_parameter("dualposenet", "min_score", 0.85).successful
+        assert probe.set_parameter("dualposenet", "tracking.smoothing", 0.5).successful
+        refused = probe.set_parameter("dualposenet", "tracking.smoothing", 1.5)
+        assert not refused.successful and "tracking.smoothing" in refused.reason
+        second = probe.wait_for_objects(1.2, timeout=30, republish=make_frame(1.2))
+        assert [(o.status, o.track_id) for o in second.objects] == [
+            (0, first.objects[0].track_id), (second.objects[0].STATUS_LOW_SCORE, 0)]
+        assert node._tracker.settings.smoothing == 0.5
+    finally:
+        probe.close()
+        node.destroy_node()

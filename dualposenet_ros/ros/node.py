@@ -53,8 +53,8 @@ from .diagnostics import STALE_AFTER, InputCompleteness, NodeStatistics, RateLim
 from .stage_times import StageTimes, Stopwatch
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
-from .parameters import (ESTIMATOR_PARAMETERS, NodeConfig, ParameterError, estimator_settings, node_parameter_table,
-                         validate)
+from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, ParameterError, estimator_settings,
+                         node_parameter_table, tracker_settings, validate)
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ class DualPoseNetNode(Node):
 
         self._detections_pub = self._detections_publisher() if config.publish_detections else None
         self._tracker = Tracker(config.tracking)
+        self._gates = (config.min_score, config.max_consistency_residual)  # replaced whole at run time
         self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
                                                mask_timeout=config.mask_timeout)
         input_types = _input_types(config.segmentation_format)
@@ -247,7 +248,15 @@ class DualPoseNetNode(Node):
             return self._settings
 
     def _apply_parameters(self, names: list[str]) -> None:
-        """Accepted run-time changes (the parameter table checked them): new estimator settings."""
+        """Accepted run-time changes (the parameter table checked them): new gates and tracker
+        settings, new estimator settings."""
+        outputs = [name for name in names if name in OUTPUT_PARAMETERS]
+        if outputs:
+            values = self._parameter_table.values(self)
+            self._gates = (float(values["min_score"]), float(values["max_consistency_residual"]))
+            self._tracker.settings = tracker_settings(values)  # tracks and their ids are kept
+            changes = ", ".join(f"{name} = {self.get_parameter(name).value}" for name in outputs)
+            self.get_logger().info(f"gating and tracking changed ({changes}), applied from the next frame")
         names = [name for name in names if name in ESTIMATOR_PARAMETERS]
         if not names:
             return
@@ -366,8 +375,8 @@ class DualPoseNetNode(Node):
 
     def _gate_and_track(self, estimates: list[Any], stamp: Any) -> list[Any]:
         """Gated estimates get a status saying why (counted); the others a track id (and smoothing)."""
-        config = self.config
-        estimates = gate(estimates, config.min_score, config.max_consistency_residual)
+        min_score, max_residual = self._gates
+        estimates = gate(estimates, min_score, max_residual)
         for estimate in estimates:
             if estimate.status == EstimateStatus.LOW_SCORE:
                 self.stats.issue("gated_low_score", warn=False)

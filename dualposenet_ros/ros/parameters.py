@@ -28,6 +28,7 @@ from ..estimates import RefineMode
 
 __all__ = [
     "ESTIMATOR_PARAMETERS",
+    "OUTPUT_PARAMETERS",
     "NodeConfig",
     "ParameterError",
     "ParameterTable",
@@ -35,6 +36,7 @@ __all__ = [
     "estimator_settings",
     "reliable_input_overrides",
     "specs",
+    "tracker_settings",
     "validate",
     "validate_estimator",
 ]
@@ -287,14 +289,14 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("segmentation.mask_timeout", 0.5, "detections_masks: seconds to wait for a frame's mask images after its "
          "detections.", low=0.0, high=10.0),
     Spec("min_score", 0.0, "Objects whose segmentation score is below this get status LOW_SCORE: kept in "
-         "~/objects, left out of TF, markers and ~/detections.", low=0.0, high=1.0),
+         "~/objects, left out of TF, markers and ~/detections.", True, low=0.0, high=1.0),
     Spec("max_consistency_residual", 0.0, "Objects whose consistency residual is above this get status "
-         "HIGH_RESIDUAL (kept in ~/objects only); 0 = no limit.", low=0.0, high=1000.0),
-    Spec("tracking.max_missed", 5, "Frames an object keeps its track id while not seen.", low=0, high=100_000),
+         "HIGH_RESIDUAL (kept in ~/objects only); 0 = no limit.", True, low=0.0, high=1000.0),
+    Spec("tracking.max_missed", 5, "Frames an object keeps its track id while not seen.", True, low=0, high=100_000),
     Spec("tracking.gate", 0.5, "Largest centre distance, in object diagonals, between an object and its track "
-         "in the next frame.", low=0.01, high=100.0),
+         "in the next frame.", True, low=0.01, high=100.0),
     Spec("tracking.smoothing", 0.0, "Pose smoothing strength: 0 = raw estimates; towards 1 steadier and slower "
-         "to follow rotation.", low=0.0, high=0.99),
+         "to follow rotation.", True, low=0.0, high=0.99),
     Spec("marker_lifetime", 0.5, "Lifetime of the markers, seconds (0 = until replaced); stale objects vanish.",
          low=0.0, high=3600.0),
     Spec("max_image_pixels", 4_194_304, "Frames with more pixels (width x height) are rejected; the default "
@@ -305,6 +307,10 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("warning_period", 5.0, "Repeated warnings of the same kind are logged at most once per this many seconds.",
          low=0.001, high=3600.0),
 )
+
+OUTPUT_PARAMETERS: tuple[str, ...] = ("min_score", "max_consistency_residual", "tracking.max_missed",
+                                      "tracking.gate", "tracking.smoothing")
+"""Gating and tracking parameters; they may change at run time (the next frame uses them)."""
 
 ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "refine.mode",
                                          "refine.time_budget", "refine.encoder.learning_rate",
@@ -402,7 +408,6 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
             errors.append(f"checkpoint {checkpoint!r} not found: missing {' and '.join(missing)}")
         else:
             checkpoint = str(Path(checkpoint).expanduser())
-    from ..tracking import TrackerSettings
     from .segmentation_inputs import parse_class_map
 
     class_map = None
@@ -427,10 +432,17 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
         segmentation_format=str(values["segmentation_format"]).strip().lower(), class_map=class_map,
         mask_timeout=float(values["segmentation.mask_timeout"]), min_score=float(values["min_score"]),
         max_consistency_residual=float(values["max_consistency_residual"]),
-        tracking=TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
-                                 smoothing=float(values["tracking.smoothing"])),
+        tracking=tracker_settings(values),
         precision=str(values["precision"]).strip().lower(), backend=str(values["backend"]).strip().lower(),
     )
+
+
+def tracker_settings(values: Mapping[str, Any]) -> Any:
+    """:class:`~dualposenet_ros.tracking.TrackerSettings` of the ``tracking.*`` parameters."""
+    from ..tracking import TrackerSettings
+
+    return TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
+                           smoothing=float(values["tracking.smoothing"]))
 
 
 def estimator_settings(values: Mapping[str, Any]) -> Any:
