@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -297,7 +297,9 @@ class InstanceReader:
             instances, issues = instances_from_detections(msg, masks, shape, self.class_map, max_pixels)
         return limit_instances(instances, issues, max_instances)
 
-    __call__: Callable[..., Instances] = read
+    def __call__(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
+                 max_instances: int | None = None) -> Instances:
+        return self.read(msg, shape, max_pixels, max_instances)
 
 
 def limit_instances(instances: tuple[InstanceInput, ...], issues: list[InputIssue],
