@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 """Packaged run configs, one YAML file per preset name."""

@@ -11,7 +11,8 @@ own, and everything is written to run under ``torch.func.functional_call`` and `
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F

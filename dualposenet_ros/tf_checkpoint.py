@@ -23,9 +23,9 @@ import math
 import os
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import google_crc32c
 import numpy as np
