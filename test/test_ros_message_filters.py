@@ -61,7 +61,8 @@ def collect(sync):
 def test_exact_matches_identical_stamps_only(mf):
     a, b, c = Source(), Source(), Source()
     out = collect(mf.TimeSynchronizer([a, b, c], 10))
-    a.emit(stamped(1, "a1")); b.emit(stamped(1, "b1"))
+    a.emit(stamped(1, "a1"))
+    b.emit(stamped(1, "b1"))
     assert out == []
     c.emit(stamped(1.000000001, "c1+1ns"))
     assert out == []
@@ -72,7 +73,8 @@ def test_exact_matches_identical_stamps_only(mf):
 def test_exact_out_of_order_arrival(mf):
     a, b = Source(), Source()
     out = collect(mf.TimeSynchronizer([a, b], 10))
-    a.emit(stamped(2, "a2")); a.emit(stamped(1, "a1"))
+    a.emit(stamped(2, "a2"))
+    a.emit(stamped(1, "a1"))
     b.emit(stamped(1, "b1"))
     assert out == [("a1", "b1")]
     b.emit(stamped(2, "b2"))
@@ -95,16 +97,19 @@ def test_exact_queue_overflow_drops_the_oldest_stamp(mf):
 def test_approximate_matches_within_slop_and_not_beyond(mf):
     a, b = Source(), Source()
     out = collect(mf.ApproximateTimeSynchronizer([a, b], 10, 0.1))
-    a.emit(stamped(1.0, "a1")); b.emit(stamped(1.05, "b1"))
+    a.emit(stamped(1.0, "a1"))
+    b.emit(stamped(1.05, "b1"))
     assert out == [("a1", "b1")]
-    a.emit(stamped(2.0, "a2")); b.emit(stamped(2.2, "b2"))
+    a.emit(stamped(2.0, "a2"))
+    b.emit(stamped(2.2, "b2"))
     assert out == [("a1", "b1")]
 
 
 def test_approximate_spread_must_be_strictly_below_slop(mf):
     a, b = Source(), Source()
     out = collect(mf.ApproximateTimeSynchronizer([a, b], 10, 0.1))
-    a.emit(stamped(3.0, "a")); b.emit(stamped(3.1, "b"))
+    a.emit(stamped(3.0, "a"))
+    b.emit(stamped(3.1, "b"))
     assert out == []
     b.emit(stamped(3.099, "b'"))
     assert out == [("a", "b'")]
@@ -113,7 +118,8 @@ def test_approximate_spread_must_be_strictly_below_slop(mf):
 def test_approximate_prefers_the_nearest_stamp(mf):
     a, b = Source(), Source()
     out = collect(mf.ApproximateTimeSynchronizer([a, b], 10, 0.1))
-    a.emit(stamped(1.0, "a1.00")); a.emit(stamped(1.04, "a1.04"))
+    a.emit(stamped(1.0, "a1.00"))
+    a.emit(stamped(1.04, "a1.04"))
     b.emit(stamped(1.05, "b1.05"))
     assert out == [("a1.04", "b1.05")]
     b.emit(stamped(1.01, "b1.01"))  # a1.00 is still queued and matches a later, out-of-order message
@@ -123,7 +129,8 @@ def test_approximate_prefers_the_nearest_stamp(mf):
 def test_approximate_three_inputs_out_of_order(mf):
     a, b, c = Source(), Source(), Source()
     out = collect(mf.ApproximateTimeSynchronizer([a, b, c], 10, 0.05))
-    c.emit(stamped(5.02, "c")); a.emit(stamped(5.0, "a"))
+    c.emit(stamped(5.02, "c"))
+    a.emit(stamped(5.0, "a"))
     assert out == []
     b.emit(stamped(5.01, "b"))
     assert out == [("a", "b", "c")]
@@ -144,7 +151,8 @@ def test_approximate_ignores_headerless_messages(mf):
     a, b = Source(), Source()
     out = collect(mf.ApproximateTimeSynchronizer([a, b], 10, 0.1))
     a.emit(SimpleNamespace(tag="no header"))
-    a.emit(stamped(1.0, "a")); b.emit(stamped(1.0, "b"))
+    a.emit(stamped(1.0, "a"))
+    b.emit(stamped(1.0, "b"))
     assert out == [("a", "b")]
 
 
@@ -164,7 +172,8 @@ def test_subscriber_passes_messages_from_dds_to_the_synchroniser(mf, rclpy_conte
         seen = []
         first.registerCallback(lambda msg, tag: seen.append((tag, msg.header.frame_id)), "raw")
         out = []
-        mf.TimeSynchronizer([first, second], 5).registerCallback(lambda x, y: out.append((x.header.frame_id, y.header.frame_id)))
+        mf.TimeSynchronizer([first, second], 5).registerCallback(
+            lambda x, y: out.append((x.header.frame_id, y.header.frame_id)))
         publishers = [node.create_publisher(PointStamped, f"mf_test/{name}", 10) for name in ("first", "second")]
 
         def publish():
