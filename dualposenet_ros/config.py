@@ -96,7 +96,8 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (tuples become lists)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)}
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
@@ -106,7 +107,8 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown model config key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+            raise ValueError(f"unknown model config key(s) {', '.join(map(repr, unknown))}; "
+                             f"known: {', '.join(sorted(known))}")
         return cls(**dict(data))
 
 
@@ -132,20 +134,24 @@ def _validate(config: ModelConfig) -> None:
                  f"{name} must be a list of integers, got {value!r}")
     for name in ("filters", "head_hidden", "implicit_hidden"):
         values = getattr(config, name)
-        _require(bool(values) and min(values) >= 1, f"{name} must be a non-empty list of positive integers, got {list(values)}")
+        _require(bool(values) and min(values) >= 1,
+                 f"{name} must be a non-empty list of positive integers, got {list(values)}")
     last = config.num_layers - 1
     for name in ("pool_after", "fusion_layers"):
         values = getattr(config, name)
         _require(list(values) == sorted(set(values)), f"{name} must be strictly increasing, got {list(values)}")
-        _require(all(0 <= v <= last for v in values), f"{name} entries must be layer indices 0..{last}, got {list(values)}")
+        _require(all(0 <= v <= last for v in values),
+                 f"{name} entries must be layer indices 0..{last}, got {list(values)}")
     _require(bool(config.fusion_layers), "fusion_layers must name at least one layer (the aggregation reads them)")
     _require(config.fusion_layers[-1] == last,
              f"the last layer ({last}) must be a fusion layer: layers after the last fusion would feed nothing")
-    _require(config.resolution % (2 ** len(config.pool_after)) == 0 and config.resolution >> len(config.pool_after) >= 2,
+    pools = len(config.pool_after)
+    _require(config.resolution % (2 ** pools) == 0 and config.resolution >> pools >= 2,
              f"resolution {config.resolution} must stay an even size >= 2 through {len(config.pool_after)} poolings")
     for name in ("leaky_slope", "prelu_init"):
         value = getattr(config, name)
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"{name} must be a number, got {value!r}")
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool),
+                 f"{name} must be a number, got {value!r}")
     _require(config.leaky_slope >= 0, f"leaky_slope must be >= 0, got {config.leaky_slope}")
 
 

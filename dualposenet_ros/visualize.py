@@ -70,7 +70,8 @@ def _label(image: np.ndarray, text: str, anchor: np.ndarray, color: tuple[int, i
     y = int(np.clip(anchor[1] - 4, text_h + 2, max(height - baseline - 2, text_h + 2)))
     cv2.rectangle(image, (x - 2, y - text_h - 2), (x + text_w + 2, y + baseline), color, cv2.FILLED)
     luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
-    cv2.putText(image, text, (x, y), font, scale, (0, 0, 0) if luminance > 140 else (255, 255, 255), weight, cv2.LINE_AA)
+    ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    cv2.putText(image, text, (x, y), font, scale, ink, weight, cv2.LINE_AA)
 
 
 def _category(estimate: Any) -> str:

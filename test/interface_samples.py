@@ -27,7 +27,8 @@ def object_pose_array():
     msg = ObjectPoseArray()
     msg.header.frame_id = "camera_color_optical_frame"
     msg.header.stamp.sec, msg.header.stamp.nanosec = 1700000000, 123456789
-    second = ObjectPose(category="laptop", class_id=5, instance_id=1, score=0.5, status=ObjectPose.STATUS_TOO_FEW_POINTS)
+    second = ObjectPose(category="laptop", class_id=5, instance_id=1, score=0.5,
+                        status=ObjectPose.STATUS_TOO_FEW_POINTS)
     msg.objects = [object_pose(), second]
     return msg
 

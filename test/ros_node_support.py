@@ -287,7 +287,8 @@ class Probe:
             return {}
         status = self.diagnostics[-1].status[0]
         values: dict[str, Any] = {kv.key: kv.value for kv in status.values}
-        values["__level__"] = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) else status.level
+        level = status.level
+        values["__level__"] = int.from_bytes(level, "little") if isinstance(level, bytes) else level
         values["__message__"] = status.message
         return values
 

@@ -31,7 +31,8 @@ def require_rclpy() -> Any:
 
 def start_python(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """Start ``python <args>`` as a separate process with the test's ROS environment."""
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> str:

@@ -29,8 +29,9 @@ def _messages():
     pose = ObjectPose(category="mug", class_id=6, instance_id=1, score=0.5, scale=0.25, refined=True, num_points=99)
     pose.pose.position.x, pose.pose.orientation.w, pose.size.y = 0.25, 1.0, 0.1
     objects = header(ObjectPoseArray(objects=[pose]), 10, 5)
-    return [("/color/image", "sensor_msgs/msg/Image", image), ("/segmentation", "dualposenet_ros/msg/InstanceSegmentation",
-            segmentation), ("/dualposenet/objects", "dualposenet_ros/msg/ObjectPoseArray", objects)], serialize_message
+    return [("/color/image", "sensor_msgs/msg/Image", image),
+            ("/segmentation", "dualposenet_ros/msg/InstanceSegmentation", segmentation),
+            ("/dualposenet/objects", "dualposenet_ros/msg/ObjectPoseArray", objects)], serialize_message
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

@@ -30,8 +30,9 @@ def test_synth_test_evaluate(tmp_path, capsys):
                  "--image-size", "320x240", "--workers", "1", "--quiet"]) == 0
     torch.manual_seed(0)
     checkpoint = tmp_path / "model"
-    save_checkpoint(checkpoint, DualPoseNet(ModelConfig(resolution=16, filters=(4, 4, 8, 8, 8, 8, 8, 8), feature_dim=32,
-                                                        head_hidden=(32, 16), implicit_hidden=(32, 16, 8), num_points=64)))
+    tiny = ModelConfig(resolution=16, filters=(4, 4, 8, 8, 8, 8, 8, 8), feature_dim=32, head_hidden=(32, 16),
+                       implicit_hidden=(32, 16, 8), num_points=64)
+    save_checkpoint(checkpoint, DualPoseNet(tiny))
     for phase in PHASES:
         out = results / phase
         assert main(["test", "--phase", phase, "--dataset", "CAMERA25", "--data", str(data), "--checkpoint",

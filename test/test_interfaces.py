@@ -39,7 +39,8 @@ def test_every_interface_round_trips_between_processes(ros_env, rclpy_context):
     received: dict[str, object] = {}
     node = rclpy.create_node("interface_sample_listener", context=rclpy_context)
     for name in SAMPLES:
-        node.create_subscription(getattr(interfaces, name), f"samples/{name}", lambda msg, name=name: received.setdefault(name, msg), 10)
+        node.create_subscription(getattr(interfaces, name), f"samples/{name}",
+                                 lambda msg, name=name: received.setdefault(name, msg), 10)
     executor = SingleThreadedExecutor(context=rclpy_context)
     executor.add_node(node)
     publisher = start_python([str(Path(__file__).with_name("publish_samples.py"))], ros_env)

@@ -80,7 +80,8 @@ def test_files_the_build_files_and_docs_name_exist():
     named = set()
     for doc in ("CMakeLists.txt", "package.xml", "setup.py", "README.md", "CONTRIBUTING.md", "pyproject.toml"):
         if (REPO / doc).exists():
-            named |= set(re.findall(r"\b((?:test|tools|requirements)/[\w./-]+\.(?:py|sh|txt))\b", (REPO / doc).read_text()))
+            text = (REPO / doc).read_text()
+            named |= set(re.findall(r"\b((?:test|tools|requirements)/[\w./-]+\.(?:py|sh|txt))\b", text))
     assert "test/test_packaging.py" in named
     missing = sorted(path for path in named if not (REPO / path).exists())
     assert not missing, f"named but missing: {missing}"

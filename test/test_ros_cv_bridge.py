@@ -17,7 +17,8 @@ def _implementations():
         importlib.import_module("cv_bridge")
         params.append(pytest.param("cv_bridge", id="cv_bridge"))
     except ImportError:
-        params.append(pytest.param("cv_bridge", id="cv_bridge", marks=pytest.mark.skip(reason="cv_bridge is not installed here")))
+        skip = pytest.mark.skip(reason="cv_bridge is not installed here")
+        params.append(pytest.param("cv_bridge", id="cv_bridge", marks=skip))
     return params
 
 

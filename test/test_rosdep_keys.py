@@ -77,7 +77,8 @@ def unresolved(key: str, snapshot: dict[str, Any]) -> list[str]:
         if resolved is None:
             problems.append(f"{distro}: rosdep has no rule for Ubuntu {codename}")
         elif resolved[0] != "apt":
-            problems.append(f"{distro}: rosdep would {resolved[0]}-install {resolved[1]} (list it in requirements/ros-pip.txt)")
+            problems.append(f"{distro}: rosdep would {resolved[0]}-install {resolved[1]} "
+                            "(list it in requirements/ros-pip.txt)")
     return problems
 
 

@@ -89,7 +89,8 @@ def test_canonicalisation_keeps_y_axis_and_is_minimal() -> None:
     rotations = random_rotations(100, seed=1)
     canonical = canonicalize_symmetric_rotation(rotations)
     np.testing.assert_allclose(canonical[:, :, 1], rotations[:, :, 1], atol=1e-12)
-    np.testing.assert_allclose(canonical @ canonical.transpose(0, 2, 1), np.broadcast_to(np.eye(3), canonical.shape), atol=1e-12)
+    identity = np.broadcast_to(np.eye(3), canonical.shape)
+    np.testing.assert_allclose(canonical @ canonical.transpose(0, 2, 1), identity, atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(canonical), 1.0, atol=1e-12)
     # The smallest-angle member of the family: its angle is the angle between e_y and R e_y.
     np.testing.assert_allclose(rotation_error_deg(canonical, np.eye(3)),
@@ -101,7 +102,8 @@ def test_canonicalisation_ignores_rotation_about_y() -> None:
     spins = rotation_about_y(np.random.default_rng(0).uniform(-np.pi, np.pi, 50))
     np.testing.assert_allclose(canonicalize_symmetric_rotation(rotations @ spins),
                                canonicalize_symmetric_rotation(rotations), atol=1e-10)
-    np.testing.assert_allclose(canonicalize_symmetric_rotation(spins), np.broadcast_to(np.eye(3), spins.shape), atol=1e-12)
+    identity = np.broadcast_to(np.eye(3), spins.shape)
+    np.testing.assert_allclose(canonicalize_symmetric_rotation(spins), identity, atol=1e-12)
 
 
 def test_canonicalisation_matches_reference_s_map() -> None:

@@ -27,7 +27,8 @@ def fix_prefix(prefix: Path) -> int:
         text = path.read_text()
         if "/opt/python/" not in text:
             continue
-        text = re.sub(BUILD_PYTHON.pattern + r"/lib/python[\d.]+/site-packages/numpy/_?core/include", numpy_include, text)
+        numpy_headers = BUILD_PYTHON.pattern + r"/lib/python[\d.]+/site-packages/numpy/_?core/include"
+        text = re.sub(numpy_headers, numpy_include, text)
         text = re.sub(BUILD_PYTHON.pattern + r"/include/python[\d.]+", python_include, text)
         path.write_text(text)
         changed += 1
