@@ -155,7 +155,8 @@ def format_options(report: dict[str, Any]) -> str:
         cells = {row["option"]: row for row in report["frames"] if row["instances"] == count}
         lines.append(f"{count:>9} " + " ".join(f"{cells[n]['ms_median']:>8.1f} / {cells[n]['ms_min']:>6.1f}"
                                                for n in names))
-    lines += ["", f"Pose difference against {names[0]} on those frames (largest over all instances):"]
+    caveat = " (random weights: a random network's poses say nothing about accuracy)" if report.get("random") else ""
+    lines += ["", f"Pose difference against {names[0]} on those frames (largest over all instances){caveat}:"]
     for name, diff in report["differences"].items():
         lines.append(f"  {name:>12}: rotation {diff['rotation_deg_max']:.3f} deg, translation "
                      f"{diff['translation_mm_max']:.3f} mm, size {diff['size_rel_max'] * 100:.3f} %")
@@ -205,6 +206,7 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "frames": frames, "differences": differences, "accuracy_images": args.accuracy,
+        "random": not (args.checkpoint or args.accuracy),
     }
     try:
         import onnxruntime
