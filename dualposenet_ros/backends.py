@@ -88,8 +88,9 @@ def _providers(device: torch.device) -> list[str]:
 
     available = onnxruntime.get_available_providers()
     if device.type == "cuda":
-        if "CUDAExecutionProvider" in available:
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in available:  # TensorRT first where onnxruntime-gpu was built with it
+            preferred = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+            return [provider for provider in preferred if provider in available]
         LOGGER.warning("onnxruntime has no CUDA execution provider here (install onnxruntime-gpu): using its CPU one")
     return ["CPUExecutionProvider"]
 
