@@ -34,10 +34,20 @@ def _frame_key(truth: Any) -> tuple:
 
 
 def _estimates(msg: Any) -> list[tuple]:
-    return [(o.instance_id, o.class_id, o.status, o.track_id,
-             np.array([o.pose.position.x, o.pose.position.y, o.pose.position.z, o.pose.orientation.x,
-                       o.pose.orientation.y, o.pose.orientation.z, o.pose.orientation.w, o.size.x, o.size.y,
-                       o.size.z])) for o in msg.objects]
+    """(instance, class, status, track id, values) per object; values: position, size and the
+    rotation (its y axis only where the rotation about y is not observable: the tracker turns such
+    objects about y towards their previous rotation, which depends on the frames the node saw)."""
+    from scipy.spatial.transform import Rotation
+
+    result = []
+    for o in msg.objects:
+        q = o.pose.orientation
+        rotation = Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix()
+        compared = rotation[:, 1] if o.rotation_symmetric else rotation.ravel()
+        values = np.concatenate([[o.pose.position.x, o.pose.position.y, o.pose.position.z],
+                                 [o.size.x, o.size.y, o.size.z], compared])
+        result.append((o.instance_id, o.class_id, o.status, o.track_id, values))
+    return result
 
 
 def _run_format(context: Any, ros_env: dict[str, str], segmentation_format: str, masks: str) -> dict[tuple, list]:
