@@ -230,10 +230,11 @@ def _collect(args: argparse.Namespace, listener: Any, executor: Any, node: Child
 
 def _records_diff(a: Sequence[Any], b: Sequence[Any]) -> tuple[float, float, float]:
     """Largest translation (m), rotation (deg) and size (m) difference between two estimate lists
-    of the same objects (matched by instance id); inf when the objects differ."""
+    of the same objects (matched by instance id); inf when the objects differ. Objects symmetric
+    about y are compared by their y axes (the tracker picks their unobservable angle)."""
     import numpy as np
 
-    from ..rotations import rotation_error_deg
+    from ..rotations import rotation_error_deg, symmetric_rotation_error_deg
 
     by_id = {r.instance_id: r for r in b}
     if sorted(by_id) != sorted(r.instance_id for r in a):
@@ -242,7 +243,8 @@ def _records_diff(a: Sequence[Any], b: Sequence[Any]) -> tuple[float, float, flo
     for record in a:
         other = by_id[record.instance_id]
         t = max(t, float(np.linalg.norm(record.translation - other.translation)))
-        r = max(r, float(rotation_error_deg(record.rotation, other.rotation)))
+        angle = symmetric_rotation_error_deg if record.symmetric else rotation_error_deg
+        r = max(r, float(angle(record.rotation, other.rotation)))
         s = max(s, float(np.max(np.abs(record.size - other.size))))
     return t, r, s
 
