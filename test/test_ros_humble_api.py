@@ -2,13 +2,18 @@
 
 :mod:`dualposenet_ros.ros.compat.rclpy_api` emulates the missing callbacks there. Checked twice:
 the same callbacks and the same sequence of parameter changes give the same calls and results on
-the installed rclpy and on a node that hides the newer methods; and the real ``dualposenet_node``
-executable, started on an rclpy with those methods deleted (:mod:`humble_rclpy`), estimates a frame
-and takes, coerces and refuses parameter changes made over the parameter services.
+the installed rclpy and on a node that hides the newer methods; and, on an rclpy with those methods
+deleted in every process (``test/humble_api/sitecustomize.py``), the real ``dualposenet_node``
+executable estimates a frame and takes, coerces and refuses parameter changes made over the
+parameter services, and ``dualposenet demo`` (synthetic camera + node, recording a bag) runs.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,12 @@ from ros_support import require_rclpy, start_python, stop
 
 TEST_DIR = Path(__file__).resolve().parent
 EXECUTABLE = TEST_DIR.parent / "scripts" / "dualposenet_node"
+
+
+def humble_env(ros_env: dict[str, str], log: Path) -> dict[str, str]:
+    """``ros_env`` for processes that run on Humble's rclpy API, logging their command lines to ``log``."""
+    path = os.pathsep.join([str(TEST_DIR / "humble_api"), ros_env.get("PYTHONPATH", "")])
+    return {**ros_env, "PYTHONPATH": path, "DUALPOSENET_HUMBLE_API_LOG": str(log)}
 
 
 def _get_double_parameter(probe: Probe, node_name: str, name: str) -> float | None:
@@ -119,8 +130,9 @@ def test_emulated_callbacks_behave_like_the_native_ones(rclpy_context):
 def test_node_executable_on_humble_rclpy_api(ros_env, rclpy_context, tmp_path):
     require_rclpy()
     checkpoint = write_tiny_checkpoint(tmp_path / "tiny")
-    process = start_python([str(TEST_DIR / "humble_rclpy.py"), str(EXECUTABLE), "--ros-args", "-p", "device:=cpu",
-                            "-p", f"checkpoint:={checkpoint}"], ros_env)
+    log = tmp_path / "humble_api.log"
+    process = start_python([str(EXECUTABLE), "--ros-args", "-p", "device:=cpu", "-p", f"checkpoint:={checkpoint}"],
+                           humble_env(ros_env, log))
     probe = Probe(rclpy_context)
     output = ""
     try:
@@ -141,6 +153,22 @@ def test_node_executable_on_humble_rclpy_api(ros_env, rclpy_context, tmp_path):
     finally:
         probe.close()
         output = output or stop(process)
-    assert "humble_rclpy: rclpy.node.Node without add_pre_set_parameters_callback" in output
+    assert str(EXECUTABLE) in log.read_text(), "the node did not run on the Humble API"
     assert "Traceback" not in output, output
 
+
+
+@pytest.mark.timeout(300)
+def test_demo_with_bag_recording_on_humble_rclpy_api(ros_env, ros_domain_id, tmp_path):
+    require_rclpy()
+    checkpoint = write_tiny_checkpoint(tmp_path / "tiny")
+    log, out, bag = tmp_path / "humble_api.log", tmp_path / "out", tmp_path / "bag"
+    result = subprocess.run([sys.executable, "-m", "dualposenet_ros.cli", "demo", "--checkpoint", str(checkpoint),
+                             "--device", "cpu", "--domain-id", str(ros_domain_id), "--width", "320", "--height", "240",
+                             "--frames", "3", "--rate", "3", "--out", str(out), "--record", str(bag)],
+                            env=humble_env(ros_env, log), capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    shimmed = log.read_text()
+    assert re.search(r"dualposenet_node|ros\.node import", shimmed) and "synthetic_camera" in shimmed, shimmed
+    assert (out / "estimates.json").is_file() and any(bag.iterdir())
