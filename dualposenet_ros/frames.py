@@ -25,13 +25,6 @@ FLIP_XY: np.ndarray = np.diag([-1.0, -1.0, 1.0])
 """Rotation by 180 degrees about z: maps optical-frame vectors to NOCS-frame vectors and back."""
 
 
-def flip_points(points: np.ndarray) -> np.ndarray:
-    """Convert (..., 3) points between the optical and the NOCS camera frames."""
-    out = np.array(points, dtype=np.result_type(points, np.float32), copy=True)
-    out[..., :2] *= -1.0
-    return out
-
-
 def flip_pose(rotation: np.ndarray, translation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Convert an object-to-camera pose (R, t) between the optical and the NOCS camera frames."""
     return FLIP_XY @ np.asarray(rotation), FLIP_XY @ np.asarray(translation)
