@@ -12,12 +12,12 @@ passes before it and the feature refinement starts from).
 from __future__ import annotations
 
 import logging
-from enum import Enum
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 
+from .choice import Choice
 from .network import DualPoseNet, PoseOutput
 from .precision import Precision, reduced_precision_copy
 
@@ -27,21 +27,11 @@ __all__ = ["Backend", "NetworkResult", "InferenceBackend", "OnnxRuntimeBackend",
 LOGGER = logging.getLogger(__name__)
 
 
-class Backend(str, Enum):
+class Backend(Choice):
     """Runtime of the un-refined network passes."""
 
     TORCH = "torch"
     ONNXRUNTIME = "onnxruntime"
-
-    @classmethod
-    def parse(cls, value: "Backend | str") -> "Backend":
-        if isinstance(value, cls):
-            return value
-        text = str(value).strip().lower()
-        for member in cls:
-            if member.value == text:
-                return member
-        raise ValueError(f"backend must be one of {', '.join(m.value for m in cls)}, got {value!r}")
 
 
 class NetworkResult(NamedTuple):

@@ -12,23 +12,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .categories import category_name, is_symmetric
 from .camera import Distortion, Intrinsics
+from .categories import category_name, is_symmetric
+from .choice import Choice
 
 
-class RefineMode(str, enum.Enum):
+class RefineMode(Choice):
     """Test-time refinement of pose consistency (:mod:`dualposenet_ros.refine`)."""
 
     NONE = "none"
     ENCODER = "encoder"  # fine-tune the encoder per instance, weights restored afterwards
     FEATURE = "feature"  # fine-tune only the 1024-d pose feature per instance
-
-    @classmethod
-    def parse(cls, value: "str | RefineMode") -> "RefineMode":
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"unknown refine mode {value!r}: expected one of {[m.value for m in cls]}") from None
 
 
 class EstimateStatus(enum.IntEnum):

@@ -22,33 +22,23 @@ from __future__ import annotations
 
 import copy
 import warnings
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choice import Choice
 from .network import DualPoseNet
 
 __all__ = ["BFloat16Linear", "Precision", "reduced_precision_copy"]
 
 
-class Precision(str, Enum):
+class Precision(Choice):
     """Numeric precision of the fully connected layers of the un-refined passes."""
 
     FP32 = "fp32"
     BF16 = "bf16"
     INT8 = "int8"
-
-    @classmethod
-    def parse(cls, value: "Precision | str") -> "Precision":
-        if isinstance(value, cls):
-            return value
-        text = str(value).strip().lower()
-        for member in cls:
-            if member.value == text:
-                return member
-        raise ValueError(f"precision must be one of {', '.join(m.value for m in cls)}, got {value!r}")
 
 
 class BFloat16Linear(nn.Module):
