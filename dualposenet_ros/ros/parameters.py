@@ -230,18 +230,13 @@ def _estimator_specs() -> tuple[Spec, ...]:
              "encoder or feature.", True, choices=tuple(mode.value for mode in RefineMode)),
         Spec("refine.time_budget", NODE_REFINE_TIME_BUDGET, "Seconds refinement may take per frame; when spent, "
              "refinement stops and keeps the best pose so far (0 = no limit).", True, 0.0, 3600.0),
-        Spec("refine.encoder.learning_rate", float(encoder.learning_rate), "Adam learning rate of encoder refinement.",
-             True, 1e-9, 1.0),
-        Spec("refine.encoder.iterations", int(encoder.iterations), "Maximum iterations of encoder refinement.",
-             True, 0, 1000),
-        Spec("refine.encoder.threshold", float(encoder.threshold), "Encoder refinement of an instance stops once its "
-             "consistency loss is below this.", True, 0.0, 1.0),
-        Spec("refine.feature.learning_rate", float(feature.learning_rate), "Adam learning rate of feature refinement.",
-             True, 1e-9, 1.0),
-        Spec("refine.feature.iterations", int(feature.iterations), "Maximum iterations of feature refinement.",
-             True, 0, 1000),
-        Spec("refine.feature.threshold", float(feature.threshold), "Feature refinement of an instance stops once its "
-             "consistency loss is below this.", True, 0.0, 1.0),
+        *(spec for mode, settings in (("encoder", encoder), ("feature", feature)) for spec in (
+            Spec(f"refine.{mode}.learning_rate", float(settings.learning_rate),
+                 f"Adam learning rate of {mode} refinement.", True, 1e-9, 1.0),
+            Spec(f"refine.{mode}.iterations", int(settings.iterations), f"Maximum iterations of {mode} refinement.",
+                 True, 0, 1000),
+            Spec(f"refine.{mode}.threshold", float(settings.threshold), f"{mode.capitalize()} refinement of an "
+                 "instance stops once its consistency loss is below this.", True, 0.0, 1.0))),
     )
 
 
