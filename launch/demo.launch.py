@@ -8,11 +8,8 @@ in the frame camera_color_optical_frame, the fixed frame of resource/dualposenet
 FASTDDS_DEFAULT_PROFILES_FILE is set, every process gets the package's Fast DDS profile for large images.
 """
 
-import os
-
 from launch import LaunchDescription
-from launch.actions import (DeclareLaunchArgument, IncludeLaunchDescription, LogInfo, OpaqueFunction,
-                            SetEnvironmentVariable)
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -20,28 +17,14 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from dualposenet_ros.ros.dds_profile import launch_actions
+
 ARGUMENTS = (
     ("rviz", "true", "Start RViz with resource/dualposenet.rviz."),
     ("device", "auto", "Inference device: auto, cpu, cuda or cuda:N."),
     ("refine", "none", "Test-time refinement: none, encoder or feature."),
     ("use_sim_time", "false", "Use the /clock topic."),
 )
-
-
-def _dds_profile(context: object) -> list:
-    """Full-size images need the package's Fast DDS profile (README, "Large images over DDS"): set it
-    for every process this launch starts, unless the user chose one."""
-    from dualposenet_ros.ros.dds_profile import use_shipped_profile
-
-    environment = dict(os.environ)
-    note = use_shipped_profile(environment)
-    if note is None:
-        return []
-    actions = [LogInfo(msg=note[1])]
-    if "FASTDDS_DEFAULT_PROFILES_FILE" in environment:
-        actions.insert(0, SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                 environment["FASTDDS_DEFAULT_PROFILES_FILE"]))
-    return actions
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -72,4 +55,4 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[{"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)}],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription([*arguments, OpaqueFunction(function=_dds_profile), camera, pose_node, rviz])
+    return LaunchDescription([*arguments, OpaqueFunction(function=launch_actions), camera, pose_node, rviz])

@@ -11,14 +11,14 @@ color/image, depth/image, color/camera_info, segmentation), device (auto/cpu/cud
 Unless FASTDDS_DEFAULT_PROFILES_FILE is set, the package's Fast DDS profile for large images is used.
 """
 
-import os
-
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from dualposenet_ros.ros.dds_profile import launch_actions
 
 ARGUMENTS = (
     ("config", PathJoinSubstitution([FindPackageShare("dualposenet_ros"), "config", "dualposenet.yaml"]),
@@ -43,22 +43,6 @@ REMAPS = (
 """(input topic of the node, launch argument giving its remap)."""
 
 
-def _dds_profile(context: object) -> list:
-    """Full-size images need the package's Fast DDS profile (README, "Large images over DDS"): set it
-    for every process this launch starts, unless the user chose one."""
-    from dualposenet_ros.ros.dds_profile import use_shipped_profile
-
-    environment = dict(os.environ)
-    note = use_shipped_profile(environment)
-    if note is None:
-        return []
-    actions = [LogInfo(msg=note[1])]
-    if "FASTDDS_DEFAULT_PROFILES_FILE" in environment:
-        actions.insert(0, SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                 environment["FASTDDS_DEFAULT_PROFILES_FILE"]))
-    return actions
-
-
 def generate_launch_description() -> LaunchDescription:
     arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
                  for name, default, description in ARGUMENTS]
@@ -80,4 +64,4 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[(topic, LaunchConfiguration(argument)) for topic, argument in REMAPS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
     )
-    return LaunchDescription([*arguments, OpaqueFunction(function=_dds_profile), node])
+    return LaunchDescription([*arguments, OpaqueFunction(function=launch_actions), node])

@@ -78,8 +78,8 @@ def test_launch_files_set_the_dds_profile_before_starting_processes(name, monkey
                     if isinstance(node, ast.FunctionDef) and node.name == "generate_launch_description")
     # First after the arguments, so every process started later inherits it.
     entities = ast.unparse(generate.body[-1].value)
-    assert entities.startswith("LaunchDescription([*arguments, OpaqueFunction(function=_dds_profile), ")
-    assert "use_shipped_profile(environment)" in source
+    assert entities.startswith("LaunchDescription([*arguments, OpaqueFunction(function=launch_actions), ")
+    assert "from dualposenet_ros.ros.dds_profile import launch_actions" in source
 
     from dualposenet_ros.ros.dds_profile import shipped_profile, use_shipped_profile
 

@@ -5,10 +5,10 @@ image is 900 KB) are mostly lost between two processes on one machine, and a bes
 never resends. ``config/fastdds_large_data.xml`` (16 MB shared-memory segment, 4 MB socket
 buffers) fixes that when both ends use it. Fast DDS reads the profile when a participant is
 created, so :func:`use_shipped_profile` must run before ``rclpy.init``; the package's entry point
-(:mod:`.entry_point`) and its process helpers call it. A profile the user chose
-(``FASTDDS_DEFAULT_PROFILES_FILE`` or ``FASTRTPS_DEFAULT_PROFILES_FILE``) is never replaced, and
-other RMW implementations are left alone (README, "Large images over DDS", has the Cyclone DDS
-settings).
+(:mod:`.entry_point`) and its process helpers call it, the launch files through
+:func:`launch_actions`. A profile the user chose (``FASTDDS_DEFAULT_PROFILES_FILE`` or
+``FASTRTPS_DEFAULT_PROFILES_FILE``) is never replaced, and other RMW implementations are left
+alone (README, "Large images over DDS", has the Cyclone DDS settings).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path
 
-__all__ = ["PROFILE_FILE", "PROFILE_VARIABLES", "shipped_profile", "use_shipped_profile", "uses_fast_dds"]
+__all__ = ["PROFILE_FILE", "PROFILE_VARIABLES", "launch_actions", "shipped_profile", "use_shipped_profile",
+           "uses_fast_dds"]
 
 PROFILE_FILE = "fastdds_large_data.xml"
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
@@ -63,3 +64,19 @@ def use_shipped_profile(environ: MutableMapping[str, str] | None = None) -> tupl
     environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the "
                     "camera driver needs it too; set FASTDDS_DEFAULT_PROFILES_FILE to use your own)")
+
+
+def launch_actions(context: object = None) -> list:
+    """For a launch file's ``OpaqueFunction`` placed before the processes it starts: the actions that
+    give them the shipped profile (unless the user chose one) and log that once."""
+    from launch.actions import LogInfo, SetEnvironmentVariable
+
+    environment = dict(os.environ)
+    note = use_shipped_profile(environment)
+    if note is None:
+        return []
+    actions: list = [LogInfo(msg=note[1])]
+    if "FASTDDS_DEFAULT_PROFILES_FILE" in environment:
+        actions.insert(0, SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                                 environment["FASTDDS_DEFAULT_PROFILES_FILE"]))
+    return actions
