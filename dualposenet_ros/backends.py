@@ -107,6 +107,8 @@ class OnnxRuntimeBackend:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # No busy-waiting between operators: in a node the DDS and executor threads need the same cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         data = onnx_model if onnx_model is not None else export_onnx(_cpu_copy(model))
         self.session = onnxruntime.InferenceSession(data, options, providers=_providers(device))
 

@@ -242,8 +242,10 @@ class PoseEstimator:
         per instance is several times faster than torch's float64 scatter (same values, tested)."""
         if self.device.type != "cpu":
             return spherical_maps_batch(centred, colors, valid, self.resolution)
-        maps = [spherical_maps(c[v].numpy(), rgb[v].numpy(), self.resolution)
-                for c, rgb, v in zip(centred, colors, valid)]
+        # Masks applied in NumPy: torch's boolean indexing of the padded (B, N, 3) tensors cost more
+        # than the maps themselves.
+        arrays = zip(centred.numpy(), colors.numpy(), valid.numpy())
+        maps = [spherical_maps(points[keep], rgb[keep], self.resolution) for points, rgb, keep in arrays]
         distance = torch.from_numpy(np.stack([m[0] for m in maps])).permute(0, 3, 1, 2)
         rgb_map = torch.from_numpy(np.stack([m[1] for m in maps])).permute(0, 3, 1, 2)
         return distance.contiguous(), rgb_map.contiguous()
