@@ -210,34 +210,3 @@ def test_prepare_on_generated_dataset(tmp_path):
     assert summary.instances > 0
     store = InstanceStore(tmp_path / "store")
     assert check_against_gts(store, root, "val", "val") == summary.instances
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Absolute names of the project modules a source file imports (relative imports resolved)."""
-    import ast
-
-    package = "dualposenet_ros." + ".".join(path.relative_to(Path(__file__).resolve().parents[1] / "dualposenet_ros")
-                                            .with_suffix("").parts[:-1])
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom):
-            base = package.rstrip(".").split(".")
-            if node.level:
-                base = base[: len(base) - node.level + 1]
-                names.add(".".join([*base, node.module]) if node.module else ".".join(base))
-            else:
-                names.add(node.module or "")
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return {name for name in names if name.startswith("dualposenet_ros")}
-
-
-def test_data_tools_import_downhill():
-    """Data preparation reads model configs from config.py, never from the training, test or CLI layers."""
-    data_dir = Path(__file__).resolve().parents[1] / "dualposenet_ros" / "data"
-    uphill = ("dualposenet_ros.train", "dualposenet_ros.phases", "dualposenet_ros.cli", "dualposenet_ros.ros",
-              "dualposenet_ros.evaluation")
-    for path in sorted(data_dir.rglob("*.py")):
-        bad = sorted(name for name in _imported_modules(path) if name.startswith(uphill))
-        assert not bad, (path.name, bad)
-    assert "dualposenet_ros.config" in _imported_modules(data_dir / "prepare.py")
