@@ -25,11 +25,9 @@ TEST_DIR = Path(__file__).resolve().parent
 
 def _reliable_inputs() -> dict[str, Any]:
     """Reliable inputs for the node (the probe publishes reliably)."""
-    from dualposenet_ros.ros import parameters
+    from dualposenet_ros.ros.parameters import reliable_input_overrides
 
-    if hasattr(parameters, "reliable_input_overrides"):
-        return parameters.reliable_input_overrides()
-    return {"qos.reliability": "reliable"}
+    return reliable_input_overrides()
 
 
 class _Lines:
