@@ -35,3 +35,13 @@ dpn_parse_distro() {
   fi
   export DUALPOSENET_WS="$repo/.ws$suffix"
 }
+
+# dpn_needs_suite ARGS...: true (0) unless one of them names test files (test/..., x.py, x.py::name)
+# (tools/test.sh test/test_x.py -x runs that file only; tools/test.sh -x runs the whole suite).
+dpn_needs_suite() {
+  local arg
+  for arg in "$@"; do
+    [[ "$arg" == test/* || "$arg" == *.py || "$arg" == *.py::* ]] && return 1
+  done
+  return 0
+}

@@ -2,7 +2,7 @@
 # Runs the test suite on the oldest supported versions of the core dependencies: a separate virtual
 # environment (.venv-minimum) gets requirements/core.txt constrained to requirements/minimum.txt
 # (the floors), pytest and the package, without ROS (the ROS tests skip) and without the optional
-# ONNX packages. Extra arguments go to pytest. Idempotent like tools/setup.sh.
+# ONNX packages. Extra arguments go to pytest (test files: only those). Idempotent like tools/setup.sh.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv-minimum"
@@ -41,5 +41,9 @@ assert not wrong, f"not at the floor: {wrong}"
 print("[minimum] " + ", ".join(f"{name} {version}" for name, version in pins.items()))
 PY
 # No ROS here: a colcon workspace or ROS installation sourced in this shell must not leak in.
+# shellcheck source=tools/distro.sh
+source "$REPO/tools/distro.sh"
+args=("$@")
+dpn_needs_suite "${args[@]}" && args=(test "${args[@]}")
 exec env -u AMENT_PREFIX_PATH -u PYTHONPATH -u LD_LIBRARY_PATH -u DUALPOSENET_REQUIRE_ROS \
-  "$VENV/bin/python" -m pytest -q -p no:cacheprovider test "$@"
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${args[@]}"
