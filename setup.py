@@ -11,6 +11,12 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
+
+def requirements(name: str) -> list[str]:
+    """The requirement lines of ``requirements/<name>`` (comments and blank lines dropped)."""
+    lines = (HERE / "requirements" / name).read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
 setup(
     name="dualposenet_ros",
     version="0.1.0",
@@ -21,9 +27,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["dualposenet_ros", "dualposenet_ros.*"]),
     package_data={"dualposenet_ros": ["models/*.safetensors", "models/*.json", "configs/*.yaml"]},
-    install_requires=(HERE / "requirements" / "core.txt").read_text().split(),
-    extras_require={"ros": ["rosbags>=0.10"],
-                    "onnx": [line.strip() for line in (HERE / "requirements" / "onnx.txt").read_text().splitlines()
-                             if line.strip() and not line.lstrip().startswith("#")]},
+    install_requires=requirements("core.txt"),
+    extras_require={"onnx": requirements("onnx.txt")},
     entry_points={"console_scripts": ["dualposenet = dualposenet_ros.cli:main"]},
 )
