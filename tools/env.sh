@@ -7,9 +7,13 @@ _dpn_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$_dpn_repo/tools/distro.sh"
 # Only an explicit --distro is ours: a sourced file otherwise sees the caller's arguments.
 case "${1-}" in
-  --distro|--distro=*) dpn_parse_distro "$@" ;;
-  *) dpn_parse_distro ;;
+  --distro|--distro=*) dpn_parse_distro "$@" || return 2 ;;
+  *) dpn_parse_distro || return 2 ;;
 esac
+if [[ ! -f "$DPN_VENV/bin/activate" ]]; then
+  echo "no environment in $DPN_VENV: run tools/setup.sh${DUALPOSENET_DISTRO_ARGS:+ $DUALPOSENET_DISTRO_ARGS} first" >&2
+  return 1
+fi
 # shellcheck disable=SC1091
 source "$DPN_VENV/bin/activate"
 export AMENT_PREFIX_PATH="$DPN_VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
