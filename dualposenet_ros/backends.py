@@ -21,8 +21,7 @@ from .choice import Choice
 from .network import DualPoseNet, PoseOutput
 from .precision import Precision, reduced_precision_copy
 
-__all__ = ["Backend", "NetworkResult", "InferenceBackend", "OnnxRuntimeBackend", "TorchBackend", "create_backend",
-           "max_output_difference"]
+__all__ = ["Backend", "NetworkResult", "InferenceBackend", "OnnxRuntimeBackend", "TorchBackend", "create_backend"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,21 +137,3 @@ def create_backend(model: DualPoseNet, device: torch.device, backend: Backend | 
     if Backend.parse(backend) is Backend.ONNXRUNTIME:
         return OnnxRuntimeBackend(model, device, precision)
     return TorchBackend(model, precision)
-
-
-def max_output_difference(model: DualPoseNet, onnx_model: bytes, batch: int = 3, seed: int = 0) -> float:
-    """Largest absolute difference between every output of ``model`` and of the ONNX graph on
-    random inputs (maps and an object-sized point cloud)."""
-    generator = torch.Generator().manual_seed(seed)
-    n = model.config.resolution
-    distance = torch.rand(batch, 1, n, n, generator=generator) * 0.1
-    rgb = torch.rand(batch, 3, n, n, generator=generator) - 0.5
-    points = torch.randn(batch, model.config.num_points, 3, generator=generator) * 0.05
-    cpu = _cpu_copy(model).eval()
-    with torch.no_grad():
-        expected = cpu(distance, rgb, points)
-    got = OnnxRuntimeBackend(cpu, torch.device("cpu"), onnx_model=onnx_model)(distance, rgb, points)
-    pairs = [(got.pose.quaternion, expected.quaternion), (got.pose.translation, expected.translation),
-             (got.pose.size, expected.size), (got.canonical_points, expected.canonical_points),
-             (got.feature, expected.feature)]
-    return max(float((a - b).abs().max()) for a, b in pairs)

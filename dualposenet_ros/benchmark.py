@@ -7,10 +7,12 @@ Reports (table on stdout, optional JSON):
 * per-frame latency of the whole pipeline for 1/3/6/10 instances, without and with each
   refinement mode, and the peak memory of that run;
 * ``--options``: each inference option (precision, backend) against float32: speed and accuracy
-  cost (``option_benchmark.py``);
-* ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy). The
-  command line routes it to :mod:`dualposenet_ros.ros.node_benchmark` (this module does not
-  import ROS code).
+  cost (:mod:`dualposenet_ros.option_benchmark`);
+* ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy;
+  :mod:`dualposenet_ros.ros.node_benchmark`).
+
+The command line routes ``--options`` and ``--node`` to those modules (``cli.ROUTES``), so this
+one imports neither (nor any ROS code).
 
 Timings are medians over ``--repeats`` after warm-up; on CUDA every timing synchronises.
 """
@@ -34,7 +36,6 @@ from .config import get_preset
 from .estimates import FrameInput, InstanceInput, RefineMode
 from .backends import Backend
 from .network import DualPoseNet
-from .option_benchmark import OPTIONS
 from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
 from .precision import Precision
 from .preprocess import Intrinsics, spherical_maps, spherical_maps_batch, spherical_maps_reference
@@ -176,19 +177,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="precision of the torch backend's large linear layers (default fp32)")
     parser.add_argument("--backend", default="torch", choices=[b.value for b in Backend],
                         help="inference backend of the un-refined passes (default torch)")
-    parser.add_argument("--options", nargs="*", metavar="OPTION",
-                        help=f"compare inference options instead ({', '.join(OPTIONS)}; default all): per-frame "
-                             "latency and pose difference against fp32")
-    parser.add_argument("--accuracy", type=int, default=0, metavar="IMAGES",
-                        help="with --options: also the mAP of each option on this many fresh synthetic validation "
-                             "images (needs trained weights: the shipped model unless --checkpoint)")
-    parser.add_argument("--instances", type=int, nargs="+", metavar="N",
-                        help="with --options: instance counts of the timed frames (default 1 3 6 10)")
     parser.add_argument("--import", dest="import_preset", nargs="?", const="paper", metavar="PRESET",
                         help="time and peak memory of import-tf on a checkpoint of the official layout at this "
                              "preset's size (default paper: 67.8 M parameters) instead")
-    parser.epilog = ("dualposenet benchmark --node [...] benchmarks the ROS node end to end over DDS instead "
-                     "(see dualposenet benchmark --node --help)")
+    parser.epilog = ("dualposenet benchmark --options [...] compares the inference options (fp32, bf16, int8, "
+                     "onnxruntime; see dualposenet benchmark --options --help); dualposenet benchmark --node [...] "
+                     "benchmarks the ROS node end to end over DDS (see dualposenet benchmark --node --help)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -196,11 +190,6 @@ def run(args: argparse.Namespace) -> int:
         from .import_benchmark import run_import_benchmark
 
         return run_import_benchmark(args.import_preset, args.json)
-    if args.options is not None:
-        from .option_benchmark import run_option_benchmark
-
-        args.options = args.options or list(OPTIONS)
-        return run_option_benchmark(args)
     device = resolve_device(args.device)
     settings = EstimatorSettings(amp=args.amp)
     choice = dict(precision=args.precision, backend=args.backend)

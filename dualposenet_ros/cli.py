@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # the core command modules (``benchmark --node`` needs rclpy, ``benchmark`` does not).
 ROUTES: dict[tuple[str, str], str] = {
     ("benchmark", "--node"): "dualposenet_ros.ros.node_benchmark",
+    ("benchmark", "--options"): "dualposenet_ros.option_benchmark",
 }
 
 

@@ -1,5 +1,7 @@
 """``dualposenet benchmark --options``: speed and accuracy cost of each inference option.
 
+The command line routes ``benchmark --options`` here (``cli.ROUTES``).
+
 Options are the precision of the torch backend (``fp32``, ``bf16``, ``int8``, see
 ``precision.py``) and the ``onnxruntime`` backend (``backends.py``). For each option, on the same
 model and the same frames:
@@ -33,7 +35,7 @@ from .backends import Backend
 from .estimates import ObjectEstimate
 from .precision import Precision
 
-__all__ = ["OPTIONS", "Option", "parse_option", "pose_difference", "run_option_benchmark"]
+__all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_difference", "run", "run_option_benchmark"]
 
 OPTIONS = ("fp32", "bf16", "int8", "onnxruntime")
 INSTANCE_COUNTS = (1, 3, 6, 10)
@@ -121,15 +123,14 @@ def _timings(estimators: dict[str, Any], repeats: int, counts: tuple[int, ...]) 
 
 
 def _accuracy(estimators: dict[str, Any], images: int, scratch: Path) -> dict[str, dict[str, Any]]:
-    from .cli import main as cli_main
+    from .data.synth.writer import SynthSettings, generate_dataset
     from .evaluation import evaluate_results, load_results
     from .phases import run_phase
 
     data = scratch / "synth"
     scenes = max(1, (images + 1) // 2)
-    if cli_main(["synth", "--out", str(data), "--train-scenes", "0", "--val-scenes", str(scenes),
-                 "--images-per-scene", "2", "--seed", str(ACCURACY_SEED), "--quiet"]) != 0:
-        raise RuntimeError("generating the synthetic validation images failed")
+    generate_dataset(data, {"train": 0, "val": scenes}, SynthSettings(seed=ACCURACY_SEED, images_per_scene=2),
+                     progress=False)
     results: dict[str, dict[str, Any]] = {}
     loaded: dict[str, list[dict[str, Any]]] = {}
     for name, estimator in estimators.items():
@@ -170,6 +171,26 @@ def format_options(report: dict[str, Any]) -> str:
                          + f"   {diff['rotation_deg_max']:>7.2f} / {diff['rotation_deg_median']:<7.3f}"
                          f"       {diff['translation_mm_max']:>8.2f}")
     return "\n".join(lines)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--options", nargs="*", metavar="OPTION", required=True,
+                        help=f"inference options to compare ({', '.join(OPTIONS)}; default all); fp32 is the reference")
+    parser.add_argument("--preset", default="compact", help="model preset: compact or paper (random weights)")
+    parser.add_argument("--checkpoint", help="benchmark a checkpoint instead of a preset")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--instances", type=int, nargs="+", metavar="N",
+                        help="instance counts of the timed frames (default 1 3 6 10)")
+    parser.add_argument("--accuracy", type=int, default=0, metavar="IMAGES",
+                        help="also the mAP of each option on this many fresh synthetic validation images (needs "
+                             "trained weights: the shipped model unless --checkpoint)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    args.options = args.options or list(OPTIONS)
+    return run_option_benchmark(args)
 
 
 def run_option_benchmark(args: argparse.Namespace) -> int:
