@@ -56,7 +56,7 @@ def _user_env(ros_env: dict[str, str], profile: Path | None = None) -> dict[str,
     env = {name: value for name, value in ros_env.items() if name not in PROFILE_VARIABLES}
     env["OMP_WAIT_POLICY"] = "PASSIVE"
     if profile is not None:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+        env.update((name, str(profile)) for name in PROFILE_VARIABLES)  # Fast DDS 3 and 2 names
     return env
 
 

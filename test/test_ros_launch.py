@@ -87,7 +87,9 @@ def test_launch_files_set_the_dds_profile_before_starting_processes(name, monkey
         monkeypatch.delenv(variable, raising=False)
     environment: dict[str, str] = {}
     assert use_shipped_profile(environment)[0] == "info"
+    # Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second, each its dialect.
     assert environment["FASTDDS_DEFAULT_PROFILES_FILE"] == str(shipped_profile())
+    assert environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(shipped_profile("fastdds2_large_data.xml"))
     mine = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
     assert use_shipped_profile(mine) is None and mine == {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
     cyclone = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}

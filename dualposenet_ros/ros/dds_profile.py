@@ -17,18 +17,22 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path
 
-__all__ = ["PROFILE_FILE", "PROFILE_VARIABLES", "launch_actions", "shipped_profile", "use_shipped_profile",
-           "uses_fast_dds"]
+__all__ = ["FASTDDS2_PROFILE_FILE", "PROFILE_FILE", "PROFILE_VARIABLES", "launch_actions", "shipped_profile",
+           "use_shipped_profile", "uses_fast_dds"]
 
 PROFILE_FILE = "fastdds_large_data.xml"
+FASTDDS2_PROFILE_FILE = "fastdds2_large_data.xml"
+"""The same profile in Fast DDS 2's element names (Humble, Jazzy; Fast DDS 3 refuses them and 2 refuses 3's)."""
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-"""Environment variables Fast DDS reads its default profile file from (the second is the old name)."""
+"""Environment variables Fast DDS reads its default profile file from: Fast DDS 3 (Kilted) reads the
+first only, Fast DDS 2 (Humble, Jazzy) the second only; each gets its version's file."""
 
 
-def shipped_profile() -> Path | None:
-    """``config/fastdds_large_data.xml`` of this package: the source checkout's when running from
-    one, else the installed ``share/dualposenet_ros/config`` copy; None if neither exists."""
-    source = Path(__file__).resolve().parents[2] / "config" / PROFILE_FILE
+def shipped_profile(name: str = PROFILE_FILE) -> Path | None:
+    """``config/<name>`` (default: the Fast DDS 3 profile) of this package: the source checkout's
+    when running from one, else the installed ``share/dualposenet_ros/config`` copy; None if neither
+    exists."""
+    source = Path(__file__).resolve().parents[2] / "config" / name
     if source.is_file():
         return source
     try:
@@ -36,7 +40,7 @@ def shipped_profile() -> Path | None:
     except ImportError:
         return None
     try:
-        installed = Path(get_package_share_directory("dualposenet_ros")) / "config" / PROFILE_FILE
+        installed = Path(get_package_share_directory("dualposenet_ros")) / "config" / name
     except PackageNotFoundError:
         return None
     return installed if installed.is_file() else None
@@ -62,6 +66,9 @@ def use_shipped_profile(environ: MutableMapping[str, str] | None = None) -> tupl
         return "warning", (f"{PROFILE_FILE} not found (incomplete installation?): Fast DDS runs with its default "
                            "transports, which lose most best-effort images larger than about 200 KB")
     environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    fastdds2 = shipped_profile(FASTDDS2_PROFILE_FILE)
+    if fastdds2 is not None:
+        environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(fastdds2)
     return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the "
                     "camera driver needs it too; set FASTDDS_DEFAULT_PROFILES_FILE to use your own)")
 
@@ -76,7 +83,5 @@ def launch_actions(context: object = None) -> list:
     if note is None:
         return []
     actions: list = [LogInfo(msg=note[1])]
-    if "FASTDDS_DEFAULT_PROFILES_FILE" in environment:
-        actions.insert(0, SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                                                 environment["FASTDDS_DEFAULT_PROFILES_FILE"]))
+    actions[:0] = [SetEnvironmentVariable(name, environment[name]) for name in PROFILE_VARIABLES if name in environment]
     return actions
