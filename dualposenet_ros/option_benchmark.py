@@ -185,6 +185,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accuracy", type=int, default=0, metavar="IMAGES",
                         help="also the mAP of each option on this many fresh synthetic validation images (needs "
                              "trained weights: the shipped model unless --checkpoint)")
+    parser.add_argument("--residual-points", type=int, default=0, metavar="N",
+                        help="points per object of the consistency residual, for every option (0 = all)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
 
 
@@ -198,7 +200,7 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .config import get_preset
     from .network import DualPoseNet
-    from .pipeline import PoseEstimator, resolve_device
+    from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
 
     options = [parse_option(name) for name in args.options]
     if not options or options[0].name != "fp32":
@@ -218,7 +220,9 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
         if option.precision is Precision.INT8 and device.type != "cpu":
             print(f"skipping {option.name}: int8 dynamic quantisation runs on the CPU only")
             continue
-        estimators[option.name] = PoseEstimator(model, device, precision=option.precision, backend=option.backend)
+        settings = EstimatorSettings(residual_points=getattr(args, "residual_points", 0))
+        estimators[option.name] = PoseEstimator(model, device, settings, precision=option.precision,
+                                                backend=option.backend)
     counts = tuple(args.instances or INSTANCE_COUNTS)
     frames, differences = _timings(estimators, max(1, args.repeats), counts)
     report: dict[str, Any] = {
@@ -227,7 +231,7 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
         f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "frames": frames, "differences": differences, "accuracy_images": args.accuracy,
-        "random": not (args.checkpoint or args.accuracy),
+        "random": not (args.checkpoint or args.accuracy), "residual_points": getattr(args, "residual_points", 0),
     }
     try:
         import onnxruntime

@@ -61,14 +61,19 @@ class EstimatorSettings:
     """bfloat16 autocast of the un-refined network passes on CUDA."""
     refine_time_budget: float = 0.0
     """Seconds refinement may take per frame; then it keeps the best pose so far (0 = no limit)."""
+    residual_points: int = 0
+    """Points per object of the consistency residual of an un-refined estimate (0 = all the
+    ``num_points`` sampled ones). The pose does not depend on it; the implicit decoder's per-point
+    layers, run only for this residual, are the costliest part of the last pass of a large model."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refine", RefineMode.parse(self.refine))
         if (self.min_points < 0 or self.passes < 1 or not self.inlier_radius > 0 or self.seed < 0
-                or not self.refine_time_budget >= 0):
+                or not self.refine_time_budget >= 0 or self.residual_points < 0):
             raise ValueError(f"invalid estimator settings: min_points={self.min_points} (>= 0), "
                              f"passes={self.passes} (>= 1), inlier_radius={self.inlier_radius} (> 0), "
-                             f"seed={self.seed} (>= 0), refine_time_budget={self.refine_time_budget} (>= 0)")
+                             f"seed={self.seed} (>= 0), refine_time_budget={self.refine_time_budget} (>= 0), "
+                             f"residual_points={self.residual_points} (>= 0)")
 
     def replace(self, **changes) -> "EstimatorSettings":
         return dataclasses.replace(self, **changes)
@@ -215,7 +220,9 @@ class PoseEstimator:
         sampled = self._sample(valid, instance_ids, pass_index)
         observed = torch.gather(centred, 1, sampled[..., None].expand(-1, -1, 3))
         refined = mode is not RefineMode.NONE
-        output = self.network(distance_map, rgb_map, None if refined else observed, amp=self.settings.amp)
+        # The residual of an un-refined estimate may use fewer points (a prefix of a random sample).
+        checked = observed[:, : self.settings.residual_points or None]
+        output = self.network(distance_map, rgb_map, None if refined else checked, amp=self.settings.amp)
         feature = output.feature
         budget = self.settings.refine_time_budget
         deadline = time.monotonic() + budget if budget > 0 else None
@@ -230,7 +237,7 @@ class PoseEstimator:
         else:
             with torch.no_grad():
                 pose = output.pose
-                explicit = explicit_canonical_points(observed, pose.quaternion, pose.translation, pose.size)
+                explicit = explicit_canonical_points(checked, pose.quaternion, pose.translation, pose.size)
                 residual = consistency_loss(explicit, output.canonical_points)
         with torch.no_grad():
             keep = self._inliers(centred, valid, pose)

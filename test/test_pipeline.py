@@ -239,3 +239,19 @@ def test_unknown_or_unsupported_options_are_refused():
     pytest.importorskip("onnxruntime")
     with pytest.raises(ValueError, match="float32 graph"):
         PoseEstimator(model, "cpu", precision="int8", backend="onnxruntime")
+
+
+def test_fewer_residual_points_change_the_residual_not_the_pose(shipped_reference):
+    model, frames, reference = shipped_reference
+    fewer = PoseEstimator(model, "cpu", EstimatorSettings(residual_points=128))
+    residuals = []
+    for frame, expected in zip(frames, reference):
+        for got, want in zip(fewer.estimate(frame), expected):
+            np.testing.assert_array_equal(got.rotation, want.rotation)
+            np.testing.assert_array_equal(got.translation, want.translation)
+            residuals.append((got.consistency_residual, want.consistency_residual))
+    got, want = np.array(residuals).T
+    assert np.all(np.isfinite(got)) and not np.array_equal(got, want)  # a sample of the same points' losses
+    assert np.median(np.abs(got - want) / want) < 0.5
+    with pytest.raises(ValueError, match="residual_points"):
+        EstimatorSettings(residual_points=-1)

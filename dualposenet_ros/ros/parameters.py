@@ -226,6 +226,9 @@ def _estimator_specs() -> tuple[Spec, ...]:
              0, INT_MAX),
         Spec("amp", bool(defaults.amp), "bfloat16 autocast of the un-refined network passes on CUDA (ignored on the "
              "CPU).", True),
+        Spec("residual_points", int(defaults.residual_points), "Points per object of the consistency residual of "
+             "an un-refined estimate (0 = all sampled points); fewer is faster, the pose does not change.", True,
+             0, 1_000_000),
         Spec("refine.mode", RefineMode.parse(defaults.refine).value, "Test-time refinement of pose consistency: none, "
              "encoder or feature.", True, choices=tuple(mode.value for mode in RefineMode)),
         Spec("refine.time_budget", NODE_REFINE_TIME_BUDGET, "Seconds refinement may take per frame; when spent, "
@@ -307,7 +310,8 @@ OUTPUT_PARAMETERS: tuple[str, ...] = ("min_score", "max_consistency_residual", "
                                       "tracking.gate", "tracking.smoothing")
 """Gating and tracking parameters; they may change at run time (the next frame uses them)."""
 
-ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "refine.mode",
+ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "residual_points",
+                                         "refine.mode",
                                          "refine.time_budget", "refine.encoder.learning_rate",
                                          "refine.encoder.iterations", "refine.encoder.threshold",
                                          "refine.feature.learning_rate", "refine.feature.iterations",
@@ -452,6 +456,7 @@ def estimator_settings(values: Mapping[str, Any]) -> Any:
             inlier_radius=float(values["inlier_radius"]), seed=int(values["seed"]), amp=bool(values["amp"]),
             refine=RefineMode.parse(str(values["refine.mode"]).strip().lower()),
             refine_time_budget=float(values["refine.time_budget"]),
+            residual_points=int(values["residual_points"]),
             refine_encoder=RefineSettings(float(values["refine.encoder.learning_rate"]),
                                           int(values["refine.encoder.iterations"]),
                                           float(values["refine.encoder.threshold"])),
