@@ -5,6 +5,7 @@ where launch_ros is installed they are also loaded and their description inspect
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -81,15 +82,20 @@ def test_launch_files_set_the_dds_profile_before_starting_processes(name, monkey
     assert entities.startswith("LaunchDescription([*arguments, OpaqueFunction(function=launch_actions), ")
     assert "from dualposenet_ros.ros.dds_profile import launch_actions" in source
 
-    from dualposenet_ros.ros.dds_profile import shipped_profile, use_shipped_profile
+    from dualposenet_ros.ros.dds_profile import profile_variable, shipped_profile, use_shipped_profile
 
     for variable in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION"):
         monkeypatch.delenv(variable, raising=False)
-    environment: dict[str, str] = {}
+    ros = {name: os.environ[name] for name in ("ROS_DISTRO", "AMENT_PREFIX_PATH") if name in os.environ}
+    environment = dict(ros)
     assert use_shipped_profile(environment)[0] == "info"
-    # Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second, each its dialect.
-    assert environment["FASTDDS_DEFAULT_PROFILES_FILE"] == str(shipped_profile())
-    assert environment["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(shipped_profile("fastdds2_large_data.xml"))
+    # The variable and the file of the Fast DDS in use (3 on Kilted, 2 on Humble and Jazzy).
+    assert environment == {**ros, profile_variable(): str(shipped_profile())}
+    for distro, variable, name in (("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE", "fastdds2_large_data.xml"),
+                                   ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE", "fastdds_large_data.xml")):
+        environment = {"ROS_DISTRO": distro}
+        use_shipped_profile(environment)
+        assert environment == {"ROS_DISTRO": distro, variable: str(shipped_profile(name))}
     mine = {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
     assert use_shipped_profile(mine) is None and mine == {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my/profile.xml"}
     cyclone = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}

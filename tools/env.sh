@@ -26,6 +26,8 @@ if [[ -f "$DUALPOSENET_WS/install/local_setup.bash" ]]; then
   [[ -n "$_dpn_nounset" ]] && set -u
   unset _dpn_nounset
 fi
+# Like a ROS installation's setup script (the package picks its Fast DDS profile by distribution).
+export ROS_DISTRO="$DUALPOSENET_ROS_DISTRO"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$((100 + RANDOM % 100))}"
 unset _dpn_repo DPN_VENV DUALPOSENET_REST_ARGS DUALPOSENET_DISTRO_ARGS

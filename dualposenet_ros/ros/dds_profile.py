@@ -17,21 +17,47 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path
 
-__all__ = ["FASTDDS2_PROFILE_FILE", "PROFILE_FILE", "PROFILE_VARIABLES", "launch_actions", "shipped_profile",
-           "use_shipped_profile", "uses_fast_dds"]
+__all__ = ["FASTDDS2_PROFILE_FILE", "PROFILE_FILE", "PROFILE_VARIABLES", "fast_dds_generation", "launch_actions",
+           "profile_variable", "shipped_profile", "use_shipped_profile", "uses_fast_dds"]
 
 PROFILE_FILE = "fastdds_large_data.xml"
+"""The profile in Fast DDS 3's element names (ROS 2 Kilted and later)."""
 FASTDDS2_PROFILE_FILE = "fastdds2_large_data.xml"
-"""The same profile in Fast DDS 2's element names (Humble, Jazzy; Fast DDS 3 refuses them and 2 refuses 3's)."""
+"""The same settings in Fast DDS 2's element names (Humble, Jazzy): each generation refuses the other's file."""
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-"""Environment variables Fast DDS reads its default profile file from: Fast DDS 3 (Kilted) reads the
-first only, Fast DDS 2 (Humble, Jazzy) the second only; each gets its version's file."""
+"""Environment variables Fast DDS reads its default profile file from: Fast DDS 3 the first (and,
+deprecated, the second), Fast DDS 2 the second only."""
+FASTDDS2_DISTRIBUTIONS = ("humble", "iron", "jazzy")
+"""ROS 2 distributions whose Fast DDS is 2.x."""
 
 
-def shipped_profile(name: str = PROFILE_FILE) -> Path | None:
-    """``config/<name>`` (default: the Fast DDS 3 profile) of this package: the source checkout's
-    when running from one, else the installed ``share/dualposenet_ros/config`` copy; None if neither
-    exists."""
+def fast_dds_generation(environ: MutableMapping[str, str] | None = None) -> int:
+    """2 or 3: the Fast DDS major version ROS runs with here, from ``ROS_DISTRO`` (set by a ROS
+    installation's setup script and by tools/env.sh), else from the library found in the
+    AMENT_PREFIX_PATH prefixes (``libfastrtps`` is 2.x, ``libfastdds`` 3.x); 3 when unknown."""
+    environ = os.environ if environ is None else environ
+    distro = environ.get("ROS_DISTRO", "").strip().lower()
+    if distro:
+        return 2 if distro in FASTDDS2_DISTRIBUTIONS else 3
+    for prefix in filter(None, environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        if any((Path(prefix) / "lib").glob("libfastrtps.so*")):
+            return 2
+        if any((Path(prefix) / "lib").glob("libfastdds.so*")):
+            return 3
+    return 3
+
+
+def profile_variable(environ: MutableMapping[str, str] | None = None) -> str:
+    """The environment variable the Fast DDS in use reads its profile file from."""
+    return PROFILE_VARIABLES[0] if fast_dds_generation(environ) == 3 else PROFILE_VARIABLES[1]
+
+
+def shipped_profile(name: str | None = None, environ: MutableMapping[str, str] | None = None) -> Path | None:
+    """``config/<name>`` of this package (default: the profile for the Fast DDS in use): the source
+    checkout's when running from one, else the installed ``share/dualposenet_ros/config`` copy;
+    None if neither exists."""
+    if name is None:
+        name = PROFILE_FILE if fast_dds_generation(environ) == 3 else FASTDDS2_PROFILE_FILE
     source = Path(__file__).resolve().parents[2] / "config" / name
     if source.is_file():
         return source
@@ -61,16 +87,13 @@ def use_shipped_profile(environ: MutableMapping[str, str] | None = None) -> tupl
     environ = os.environ if environ is None else environ
     if not uses_fast_dds(environ) or any(environ.get(name) for name in PROFILE_VARIABLES):
         return None
-    profile = shipped_profile()
+    profile, variable = shipped_profile(environ=environ), profile_variable(environ)
     if profile is None:
         return "warning", (f"{PROFILE_FILE} not found (incomplete installation?): Fast DDS runs with its default "
                            "transports, which lose most best-effort images larger than about 200 KB")
-    environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
-    fastdds2 = shipped_profile(FASTDDS2_PROFILE_FILE)
-    if fastdds2 is not None:
-        environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(fastdds2)
+    environ[variable] = str(profile)
     return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the "
-                    "camera driver needs it too; set FASTDDS_DEFAULT_PROFILES_FILE to use your own)")
+                    f"camera driver needs it too; set {variable} to use your own)")
 
 
 def launch_actions(context: object = None) -> list:
