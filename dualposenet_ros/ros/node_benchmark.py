@@ -303,6 +303,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="the node's precision parameter")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                         help="the node's backend parameter")
+    parser.add_argument("--residual-points", type=int, default=0, metavar="N",
+                        help="the node's residual_points parameter (0 = all sampled points)")
     parser.add_argument("--repeats", type=int, default=5, help="frames timed per configuration")
     parser.add_argument("--viewers", action="store_true",
                         help="subscribe to ~/markers and ~/debug_image (as RViz would), so they are made and timed")
@@ -368,7 +370,8 @@ def _run(args: argparse.Namespace) -> int:
             rclpy.init(context=context, domain_id=domain)
             bench = None
             parameters = {"device": device, **reliable_input_overrides(), "diagnostics_period": DIAGNOSTICS_PERIOD,
-                          "precision": getattr(args, "precision", "fp32"), "backend": getattr(args, "backend", "torch")}
+                          "precision": getattr(args, "precision", "fp32"), "backend": getattr(args, "backend", "torch"),
+                          "residual_points": int(getattr(args, "residual_points", 0))}
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
             command = [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"), *ros_args(parameters)]
@@ -410,6 +413,7 @@ def _run(args: argparse.Namespace) -> int:
     report = {"node_benchmark": {"model": description, "image_size": list(size), "repeats": repeats,
                                  "precision": getattr(args, "precision", "fp32"),
                                  "backend": getattr(args, "backend", "torch"),
+                                 "residual_points": int(getattr(args, "residual_points", 0)),
                                  "viewers": bool(getattr(args, "viewers", False)), "rows": rows, "soak": soaks}}
     if args.json:
         path = Path(args.json)
