@@ -3,9 +3,11 @@ uses ROS gets a ROS_DOMAIN_ID of its own, so no test can forget either."""
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,38 @@ sys.path.insert(0, str(TEST_DIR))
 
 # Before anything imports rclpy in this process.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-# Per pytest process a block of 50 domains (1..200), used in turn, so no two tests of a session
-# share a domain (a process a test left behind cannot disturb the next one).
-_DOMAIN_BLOCK = 50
-_BASE_DOMAIN = 1 + (os.getpid() % 4) * _DOMAIN_BLOCK
+# Per pytest process a block of 25 domains, used in turn, so tests that follow each other do not
+# share a domain (a process a test left behind cannot disturb the next one). A block is held
+# with an exclusive file lock for the whole session: two test sessions on one machine at once
+# never share a domain (a camera of one could otherwise count the other's node as its
+# subscriber). Domains stay within 1..100, whose ports lie below Linux's ephemeral port range.
+_DOMAIN_BLOCK = 25
+_DOMAIN_BLOCKS = 4
+
+
+def _hold_domain_block() -> int:
+    """Lock a free block of domains for this process (kept until it exits) and return its first id."""
+    lock_dir = Path(tempfile.gettempdir()) / "dualposenet-test-domains"
+    lock_dir.mkdir(exist_ok=True)
+    for block in range(_DOMAIN_BLOCKS):
+        handle = open(lock_dir / f"block{block}.lock", "w")  # noqa: SIM115 (held until the process exits)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _HELD_LOCKS.append(handle)
+        return 1 + block * _DOMAIN_BLOCK
+    block = os.getpid() % _DOMAIN_BLOCKS
+    print(f"conftest: every block of test DDS domains is in use; waiting for block {block}", file=sys.stderr)
+    handle = open(lock_dir / f"block{block}.lock", "w")  # noqa: SIM115 (held until the process exits)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    _HELD_LOCKS.append(handle)
+    return 1 + block * _DOMAIN_BLOCK
+
+
+_HELD_LOCKS: list = []
+_BASE_DOMAIN = _hold_domain_block()
 _domains = itertools.count(1)
 os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN)  # this process's own rclpy use
 # The package's Fast DDS profile for large images, as its executables use it: this process's
