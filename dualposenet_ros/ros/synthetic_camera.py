@@ -31,7 +31,9 @@ Parameters: ``seed`` (0), ``rate`` (5.0 Hz), ``width`` (640), ``height`` (480), 
 before exiting), ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published),
 ``segmentation_format`` and ``detection_masks`` (see above) and ``wait_for_subscribers``
 (0; when N > 0, publishing starts only once each of the five topics has N subscribers, so a test
-or demo that knows who listens loses no frame to discovery).
+or demo that knows who listens loses no frame to discovery) with ``match_settle`` (0.5 s: the
+subscribers match the camera's publishers a moment after the camera matches them, and a
+best-effort frame sent in between would be dropped).
 """
 
 from __future__ import annotations
@@ -319,6 +321,10 @@ class SyntheticCamera(Node):
              "subscribers to acknowledge every message.", low=0.0, high=3600.0),
         Spec("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) has at "
              "least this many subscribers; 0 = at once.", low=0, high=1000),
+        Spec("match_settle", 0.5, "With wait_for_subscribers: seconds to wait after every topic has its subscribers "
+             "before the first frame. A subscriber learns of this camera's publishers a moment after the camera "
+             "learns of the subscriber, and a best-effort message sent in between is dropped by the subscriber.",
+             low=0.0, high=60.0),
         Spec("segmentation_format", "instance_segmentation", "Format of the segmentation: " + ", ".join(FORMATS) + ".",
              choices=tuple(FORMATS)),
         Spec("detection_masks", "per_detection", "detections_masks format: per_detection (one mono8 mask each) or "
@@ -356,6 +362,7 @@ class SyntheticCamera(Node):
         self.late_ticks = 0
         self.done = False
         self.started = False
+        self._matched_at: float | None = None
         self._preroll = max(0, min(int(values["preroll"]), int(values["queue_size"])))
         if self.frames:
             self._preroll = min(self._preroll, self.frames)
@@ -378,6 +385,12 @@ class SyntheticCamera(Node):
             waiting = [pub.topic_name for pub in self.publishers_.values() if pub.get_subscription_count() < needed]
             if waiting:
                 self._log.info("waiting", f"waiting for subscribers on {', '.join(waiting)}")
+                self._matched_at = None
+                return False
+            # Discovery is not symmetric: give the subscribers time to match this camera's publishers.
+            if self._matched_at is None:
+                self._matched_at = time.monotonic()
+            if time.monotonic() - self._matched_at < float(self.values["match_settle"]):
                 return False
         return True
 
