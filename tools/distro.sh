@@ -1,6 +1,7 @@
-# Sourced by setup.sh, env.sh and test.sh: which ROS 2 distribution's wheels to use, and where
-# its environment lives. Kilted (the default) lives in .venv and .ws/, another distribution in
-# .venv-<distro> and .ws-<distro>/, so both can be set up side by side in one checkout.
+# Sourced by the scripts of tools/: which ROS 2 distribution's wheels to use and where its
+# environment lives, and the helpers the setup scripts share. Kilted (the default) lives in .venv
+# and .ws/, another distribution in .venv-<distro> and .ws-<distro>/, so both can be set up side by
+# side in one checkout.
 # shellcheck shell=bash
 
 DUALPOSENET_DISTROS="kilted jazzy"
@@ -44,4 +45,36 @@ dpn_needs_suite() {
     [[ "$arg" == test/* || "$arg" == *.py || "$arg" == *.py::* ]] && return 1
   done
   return 0
+}
+
+# dpn_say TAG MESSAGE...: a bold "[TAG] MESSAGE" line.
+dpn_say() {
+  local tag="$1"
+  shift
+  printf '\033[1m[%s]\033[0m %s\n' "$tag" "$*"
+}
+
+# dpn_lock DIR: one setup at a time for DIR (two concurrent pip installs or colcon builds corrupt
+# each other); the lock is held on file descriptor 9 until the calling script exits.
+dpn_lock() {
+  mkdir -p "$1"
+  exec 9>"$1/.setup.lock"
+  flock 9
+}
+
+# dpn_venv DIR: create the virtual environment DIR unless it exists.
+dpn_venv() {
+  if [[ ! -x "$1/bin/python" ]]; then
+    dpn_say setup "creating virtual environment $1"
+    python3 -m venv "$1"
+  fi
+}
+
+# dpn_pip PYTHON ARGS...: a quiet `pip install ARGS` with PYTHON, without pip's warning about
+# find-links folders that a machine's pip.conf may name but lack.
+dpn_pip() {
+  local python="$1"
+  shift
+  "$python" -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 }

@@ -17,31 +17,20 @@ WS="$DUALPOSENET_WS"
 TORCH_SPEC="${DUALPOSENET_TORCH:-torch==2.13.0}"
 ROS_REQUIREMENTS="requirements/ros-$DUALPOSENET_ROS_DISTRO-pypi.txt"
 cd "$REPO"
-# One setup at a time per workspace: two concurrent pip installs or colcon builds corrupt each other.
-mkdir -p "$WS"
-exec 9>"$WS/.setup.lock"
-flock 9
-
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+dpn_lock "$WS"
+say() { dpn_say setup "$*"; }
 digest() { sha256sum | cut -c1-32; }
 
-if [[ ! -x "$VENV/bin/python" ]]; then
-  say "creating virtual environment $VENV"
-  python3 -m venv "$VENV"
-fi
+dpn_venv "$VENV"
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 
 requirements_stamp="$( { echo "$TORCH_SPEC"; cat requirements/*.txt setup.py; } | digest)"
 if [[ "$(cat "$VENV/.dualposenet-requirements" 2>/dev/null)" != "$requirements_stamp" ]]; then
   say "installing $TORCH_SPEC, the Python dependencies, ROS 2 $DUALPOSENET_ROS_DISTRO wheels and colcon"
-  # pip warns once per package about find-links folders a machine's pip.conf may name but lack.
-  pip_install() {
-    python -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-  }
-  pip_install "$TORCH_SPEC"
-  pip_install -r requirements/core.txt -r "$ROS_REQUIREMENTS" -r requirements/dev.txt
-  pip_install --no-deps --no-build-isolation -e "$REPO"
+  dpn_pip python "$TORCH_SPEC"
+  dpn_pip python -r requirements/core.txt -r "$ROS_REQUIREMENTS" -r requirements/dev.txt
+  dpn_pip python --no-deps --no-build-isolation -e "$REPO"
   python "$REPO/tools/fix_ros_wheel_cmake.py" "$VENV"
   echo "$requirements_stamp" > "$VENV/.dualposenet-requirements"
 fi

@@ -8,27 +8,19 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv-minimum"
 TORCH_SPEC="${DUALPOSENET_TORCH:-torch==2.13.0}"
 cd "$REPO"
-mkdir -p "$VENV"
-exec 9>"$VENV/.setup.lock"
-flock 9
-say() { printf '\033[1m[minimum]\033[0m %s\n' "$*"; }
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-  say "creating virtual environment $VENV"
-  python3 -m venv "$VENV"
-fi
+# shellcheck source=tools/distro.sh
+source "$REPO/tools/distro.sh"
+dpn_lock "$VENV"
+dpn_venv "$VENV"
 # The test tools of dev.txt, without the optional extras it includes (-r lines).
 test_tools=$(grep -v '^\s*\(#\|-r\)' requirements/dev.txt | tr '\n' ' ')
 stamp="$( { echo "$TORCH_SPEC $test_tools"; cat requirements/core.txt requirements/minimum.txt setup.py; } | sha256sum)"
 if [[ "$(cat "$VENV/.dualposenet-requirements" 2>/dev/null)" != "$stamp" ]]; then
-  say "installing $TORCH_SPEC and the core requirements at their floors (requirements/minimum.txt)"
-  pip_install() {
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-  }
-  pip_install "$TORCH_SPEC"
+  dpn_say minimum "installing $TORCH_SPEC and the core requirements at their floors (requirements/minimum.txt)"
+  dpn_pip "$VENV/bin/python" "$TORCH_SPEC"
   # shellcheck disable=SC2086
-  pip_install -c requirements/minimum.txt -r requirements/core.txt $test_tools
-  pip_install --no-deps --no-build-isolation -e "$REPO"
+  dpn_pip "$VENV/bin/python" -c requirements/minimum.txt -r requirements/core.txt $test_tools
+  dpn_pip "$VENV/bin/python" --no-deps --no-build-isolation -e "$REPO"
   echo "$stamp" > "$VENV/.dualposenet-requirements"
 fi
 "$VENV/bin/python" - <<'PY'
@@ -41,8 +33,6 @@ assert not wrong, f"not at the floor: {wrong}"
 print("[minimum] " + ", ".join(f"{name} {version}" for name, version in pins.items()))
 PY
 # No ROS here: a colcon workspace or ROS installation sourced in this shell must not leak in.
-# shellcheck source=tools/distro.sh
-source "$REPO/tools/distro.sh"
 args=("$@")
 dpn_needs_suite "${args[@]}" && args=(test "${args[@]}")
 exec env -u AMENT_PREFIX_PATH -u PYTHONPATH -u LD_LIBRARY_PATH -u DUALPOSENET_REQUIRE_ROS \
