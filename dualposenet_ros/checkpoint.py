@@ -51,6 +51,11 @@ def _write_atomically(target: Path, write: Any) -> None:
     """Write through a temporary file so a reader never sees a half-written checkpoint."""
     temporary = target.with_name(target.name + ".tmp")
     write(temporary)
+    # The safetensors writer creates its file owner-only; give it the usual permissions (umask), so a
+    # node running as another user (a robot's service account) can read a checkpoint trained here.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     os.replace(temporary, target)
 
 

@@ -161,3 +161,21 @@ def test_save_state_writes_a_loadable_checkpoint_without_a_model(tmp_path: Path)
         save_state(tmp_path / "wrong.safetensors", ModelConfig(**{**TINY.to_dict(), "feature_dim": 32}),
                    model.state_dict())
         load_checkpoint(tmp_path / "wrong")
+
+
+def test_saved_files_follow_the_umask_not_owner_only(tmp_path):
+    """Another user (the robot's service account) can read a checkpoint written with a usual umask."""
+    import os
+    import stat
+
+    from dualposenet_ros.checkpoint import save_checkpoint
+    from dualposenet_ros.config import ModelConfig
+    from dualposenet_ros.network import DualPoseNet
+
+    previous = os.umask(0o022)
+    try:
+        weights, config = save_checkpoint(tmp_path / "model", DualPoseNet(ModelConfig.compact()))
+    finally:
+        os.umask(previous)
+    for path in (weights, config):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
