@@ -28,7 +28,8 @@ Parameters: ``seed`` (0), ``rate`` (5.0 Hz), ``width`` (640), ``height`` (480), 
 (0 = forever, else exit after publishing that many), ``new_scene_every`` (100 frames),
 ``min_objects`` / ``max_objects`` (3 / 6), ``sensor_noise`` (true), ``frame_id``, ``exit_timeout``
 (10 s: after the last frame, how long to wait for reliable subscribers to acknowledge everything
-before exiting), ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published),
+before exiting), ``exit_linger`` (1 s more, for best-effort messages still in transit),
+``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published),
 ``segmentation_format`` and ``detection_masks`` (see above) and ``wait_for_subscribers``
 (0; when N > 0, publishing starts only once each of the five topics has N subscribers, so a test
 or demo that knows who listens loses no frame to discovery) with ``match_settle`` (0.5 s: the
@@ -319,6 +320,9 @@ class SyntheticCamera(Node):
         Spec("preroll", 2, "Frames rendered before the first is published.", low=0, high=1000),
         Spec("exit_timeout", 10.0, "After the last of `frames`, wait up to this many seconds for reliable "
              "subscribers to acknowledge every message.", low=0.0, high=3600.0),
+        Spec("exit_linger", 1.0, "After the last of `frames`, stay this many seconds more: a best-effort message is "
+             "never acknowledged, and one still being read from this process's shared memory or socket buffers is "
+             "lost if the process exits at once.", low=0.0, high=60.0),
         Spec("wait_for_subscribers", 0, "Start publishing only once every topic (inputs and ground truth) has at "
              "least this many subscribers; 0 = at once.", low=0, high=1000),
         Spec("match_settle", 0.5, "With wait_for_subscribers: seconds to wait after every topic has its subscribers "
@@ -471,6 +475,9 @@ def _spin_until_done(node: Any) -> None:
     while rclpy.ok() and not node.done:
         executor.spin_once(timeout_sec=0.1)
     node.wait_until_acknowledged(executor, timeout=float(node.values["exit_timeout"]))
+    linger_until = time.monotonic() + float(node.values["exit_linger"])
+    while rclpy.ok() and time.monotonic() < linger_until:
+        executor.spin_once(timeout_sec=0.05)
 
 
 def main(args: list[str] | None = None) -> int:
