@@ -5,7 +5,10 @@ documents (and CONTRIBUTING.md) name has been renamed or removed since."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "dualposenet_ros"
@@ -45,6 +48,17 @@ def test_readme_layout_names_every_top_level_module_and_package() -> None:
     top = [module.name for module in modules() if len(module.parts) == 1]
     packages = sorted({f"{module.parts[-2]}/" for module in modules() if len(module.parts) > 1})
     missing = [name for name in top + packages if not re.search(rf"(?<![\w.]){re.escape(name)}", layout)]
+    assert not missing, f"README 'Layout' does not name: {missing}"
+
+
+def test_readme_layout_names_every_top_level_entry_of_the_repository() -> None:
+    listing = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
+    if listing.returncode != 0 or not listing.stdout:
+        pytest.skip("not a git checkout: the tracked files are unknown")
+    top = {path.split("/")[0] + ("/" if "/" in path else "") for path in listing.stdout.split()}
+    entries = sorted(top - {"README.md", ".gitignore"})
+    layout = readme_layout()
+    missing = [entry for entry in entries if not re.search(rf"(?<![\w./-]){re.escape(entry)}", layout)]
     assert not missing, f"README 'Layout' does not name: {missing}"
 
 
