@@ -64,10 +64,37 @@ def _python_path(env: dict[str, str]) -> str:
     return os.pathsep.join(filter(None, [str(TEST_DIR), str(TEST_DIR.parent), env.get("PYTHONPATH")]))
 
 
+def _domain_in_use(domain: int) -> bool:
+    """Whether another process still runs with ``ROS_DOMAIN_ID=domain``: one an earlier test left
+    behind (still exiting, say) would answer a new test's camera as its subscriber."""
+    needle = f"ROS_DOMAIN_ID={domain}".encode()
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _next_domain() -> int:
+    """The next domain of this session's block (not the block's first, this process's own) that no
+    other process uses any more; domains are reused only once their processes are gone."""
+    for _ in range(_DOMAIN_BLOCK):
+        domain = _BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK
+        if domain != _BASE_DOMAIN and not _domain_in_use(domain):
+            return domain
+    raise RuntimeError(f"every DDS domain of {_BASE_DOMAIN + 1}..{_BASE_DOMAIN + _DOMAIN_BLOCK - 1} is still used by "
+                       "processes earlier tests started: they did not stop")
+
+
 @pytest.fixture
 def ros_domain_id() -> int:
     """A DDS domain id for this test only (distinct per test and per pytest process)."""
-    return _BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK
+    return _next_domain()
 
 
 @pytest.fixture
@@ -86,7 +113,7 @@ def module_ros_env() -> dict[str, str]:
     """:func:`ros_env` for a module whose tests share one node (its own domain)."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK)
+    env["ROS_DOMAIN_ID"] = str(_next_domain())
     env["PYTHONPATH"] = _python_path(env)
     env["PYTHONUNBUFFERED"] = "1"
     return env

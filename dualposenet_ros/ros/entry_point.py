@@ -41,6 +41,11 @@ def run_node(name: str, make_node: Callable[[], Any], spin: Callable[[Any], None
             spin(node)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except Exception:
+            if rclpy.ok():
+                raise
+            # Ctrl-C shut the context down while the executor was taking a message (rclpy then raises
+            # from the invalidated handle): that is the requested shutdown, not a failure.
         return 0
     except KeyboardInterrupt:
         return 0
