@@ -10,6 +10,8 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,8 +129,9 @@ def test_demo_fails_clearly_when_the_node_never_publishes(tmp_path: Path, ros_en
                    "--frames", "2", "--rate", "4", "--timeout", "3", "--out", str(tmp_path / "out"),
                    "--node-param", "publish.objects:=false"], ros_env)
     assert result.returncode != 0
-    assert "published no estimate on /dualposenet/objects" in result.stderr, result.stdout + result.stderr
-    assert "dualposenet_node.log" in result.stderr  # and its log is quoted
+    assert "does not publish /dualposenet/objects (publish.objects is false)" in result.stderr, (
+        result.stdout + result.stderr)
+    assert "the camera starts" not in result.stdout  # found out before any frame is sent
     assert not processes_in_domain(ros_domain_id)
 
 
@@ -137,12 +140,10 @@ def test_demo_fails_clearly_when_the_node_never_publishes(tmp_path: Path, ros_en
 def test_demo_runs_with_each_segmentation_format_and_keeps_identities(tmp_path: Path, ros_env, ros_domain_id,
                                                                       segmentation_format):
     """The shipped model, the camera publishing Detection2DArray + masks or yolo_msgs (mugs named
-    "cup"): the node estimates frames in that format and no object changes its track id. (Eight frames:
-    on a busy machine the first frames of a run were seen to go without estimate, cause not yet found;
-    this test is about the formats and identities, the start-up tests count every frame.)"""
+    "cup"): the node estimates frames in that format and no object changes its track id."""
     require_rclpy()
     out = tmp_path / "out"
-    result = demo(["--device", "cpu", "--domain-id", str(ros_domain_id), *SMALL, "--frames", "8", "--rate", "2",
+    result = demo(["--device", "cpu", "--domain-id", str(ros_domain_id), *SMALL, "--frames", "5", "--rate", "2",
                    "--segmentation-format", segmentation_format, "--out", str(out)], ros_env, timeout=380)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((out / "estimates.json").read_text())
@@ -153,6 +154,48 @@ def test_demo_runs_with_each_segmentation_format_and_keeps_identities(tmp_path: 
     assert "0 identity switches" in result.stdout
     assert all(e["track_id"] > 0 for frame in report["frames"] for e in frame["estimates"])
     assert not processes_in_domain(ros_domain_id)
+
+
+class _Graph:
+    """The demo's view of the graph: the node subscribes to every input."""
+
+    def get_subscriptions_info_by_topic(self, topic: str) -> list[SimpleNamespace]:
+        return [SimpleNamespace(node_name="dualposenet")]
+
+
+class _Reports:
+    """An executor whose every spin delivers the node's next /diagnostics value of its objects subscribers."""
+
+    def __init__(self, collected: Any, reports: list[str | None]) -> None:
+        self.collected, self.reports, self.spins = collected, iter(reports), 0
+
+    def spin_once(self, timeout_sec: float) -> None:
+        self.spins += 1
+        self.collected.objects_subscribers = next(self.reports, self.collected.objects_subscribers)
+
+
+def test_demo_starts_the_source_only_once_the_node_counts_the_demo_subscribers():
+    """The recording demo used to end, now and then, without a single estimate: the node had
+    estimated every frame, but published before it had matched the demo's subscribers (discovery is
+    per pair of processes; the demo saw the node subscribed, the node learnt of the demo a second
+    later). The source now waits for the node's own count on /diagnostics."""
+    from dualposenet_ros.ros import demo as demo_module
+
+    node = SimpleNamespace(running=True, returncode=None, log_path="node.log", log_tail=lambda: "")
+    collected = demo_module.Collected()
+    executor = _Reports(collected, [None, "0", "1", "1", "2"])  # the listener first, the recorder later
+    demo_module._wait_for_node_ready(_Graph(), executor, node, collected, subscribers=2, timeout=60)
+    assert executor.spins == 5
+
+    collected = demo_module.Collected()
+    with pytest.raises(demo_module.DemoError, match="'objects subscribers' 1, not the demo's 2"):
+        demo_module._wait_for_node_ready(_Graph(), _Reports(collected, ["1"]), node, collected, 2, timeout=0.3)
+
+    collected = demo_module.Collected()
+    executor = _Reports(collected, ["off"])
+    with pytest.raises(demo_module.DemoError, match="publish.objects is false"):
+        demo_module._wait_for_node_ready(_Graph(), executor, node, collected, 1, timeout=60)
+    assert executor.spins == 1
 
 
 def test_demo_rejects_a_missing_checkpoint_before_starting_anything(tmp_path: Path):

@@ -141,3 +141,18 @@ def test_rate_limited_log_mixes_severities_with_a_real_rclpy_logger():
     log = RateLimitedLog(rclpy.logging.get_logger("rate_limited_log_test"), period=5.0)
     assert log.info("a", "info message") and log.warning("b", "warning message")
     assert log.error("c", "error message") and log("debug", "d", "debug message")
+
+
+def test_status_value_reads_one_key_of_one_node():
+    from types import SimpleNamespace as NS
+
+    from dualposenet_ros.ros.diagnostics import OBJECTS_SUBSCRIBERS, status_value
+
+    def status(node: str, **values: str) -> NS:
+        return NS(hardware_id=node, values=[NS(key=k.replace("_", " "), value=v) for k, v in values.items()])
+
+    array = NS(status=[status("/other", objects_subscribers="7"), status("/dualposenet", objects_subscribers="2")])
+    assert OBJECTS_SUBSCRIBERS == "objects subscribers"
+    assert status_value(array, "/dualposenet", OBJECTS_SUBSCRIBERS) == "2"
+    assert status_value(array, "/missing", OBJECTS_SUBSCRIBERS) is None
+    assert status_value(array, "/dualposenet", "device") is None

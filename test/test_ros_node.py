@@ -335,6 +335,25 @@ def test_diagnostics_report_state_and_totals(live):
     assert values["latency median (ms)"] == "n/a" and int(values["issue: stale_stamp"]) >= 2
 
 
+def test_diagnostics_count_the_subscribers_the_objects_publisher_reaches(live):
+    """The node's own count (what a demo or benchmark waits for before sending frames): the probe,
+    then the probe and one more subscription, then the probe again."""
+    from dualposenet_ros.msg import ObjectPoseArray
+
+    probe = live.probe
+
+    def reported(count: int) -> bool:
+        return probe.latest_diagnostics().get("objects subscribers") == str(count)
+
+    assert probe.spin_until(lambda: reported(1), 10), probe.latest_diagnostics()
+    extra = probe.node.create_subscription(ObjectPoseArray, "/dualposenet/objects", lambda msg: None, 10)
+    try:
+        assert probe.spin_until(lambda: reported(2), 10), probe.latest_diagnostics()
+    finally:
+        probe.node.destroy_subscription(extra)
+    assert probe.spin_until(lambda: reported(1), 10), probe.latest_diagnostics()
+
+
 def test_the_node_logs_its_dds_profile_and_no_traceback(live):
     log = live.log()
     assert f"Fast DDS profile for large images: {shipped_profile()}" in log

@@ -3,7 +3,11 @@
 The demo starts the ``dualposenet_node`` and ``synthetic_camera`` executables as two processes
 (their logs go to ``<out>/*.log``), subscribes to ``/dualposenet/objects`` and
 ``/synthetic_camera/ground_truth``, lets the camera publish ``--frames`` frames at ``--rate``
-and waits for the node's estimate of the last one. It then prints, per object of the last
+and waits for the node's estimate of the last one. The camera starts only once the node has
+subscribed to its inputs and reports on ``/diagnostics`` that its ``~/objects`` publisher has
+matched the demo's subscribers: discovery runs per pair of processes, one side of a pair can
+know the other seconds before the reverse on a busy machine, and an estimate published before
+the node counts the demo's subscriber is lost to the demo and to the bag. It then prints, per object of the last
 estimated frame (or every frame with ``--all-frames``), the estimated and true position and size
 with the rotation error (angle between y axes for y-symmetric objects), translation error and
 size error, a summary over all estimated frames (means, fraction within 10°/5 cm...) and the
@@ -41,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import OBJECTS_SUBSCRIBERS, status_value
 from .parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
@@ -115,6 +120,7 @@ class Collected:
     debug_image: Any = None  # last Image message
     intrinsics: Any = None  # of the camera (for drawing the ground truth)
     published_at: dict[int, float] | None = None  # replay: stamp -> wall time it was published
+    objects_subscribers: str | None = None  # the node's last report of its matched ~/objects subscribers
 
     def latency(self, stamp: int) -> float:
         """Seconds from the frame's capture (its stamp; in replay, its publication) to the estimate."""
@@ -126,6 +132,7 @@ class Collected:
 
 def _make_listener(context: Any, collected: Collected, record: Path | None) -> tuple[Any, Any]:
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
 
@@ -148,10 +155,16 @@ def _make_listener(context: Any, collected: Collected, record: Path | None) -> t
     def on_debug(msg: Any) -> None:
         collected.debug_image = msg
 
+    def on_diagnostics(msg: Any) -> None:
+        reported = status_value(msg, "/" + NODE_NAME, OBJECTS_SUBSCRIBERS)
+        if reported is not None:
+            collected.objects_subscribers = reported
+
     reliable = QoSProfile(depth=100)
     node.create_subscription(ObjectPoseArray, OBJECTS_TOPIC, on_objects, reliable)
     node.create_subscription(ObjectPoseArray, GROUND_TRUTH_TOPIC, on_truth, reliable)
     node.create_subscription(Image, DEBUG_IMAGE_TOPIC, on_debug, QoSProfile(depth=2))
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, QoSProfile(depth=10))
     recorder = None
     if record is not None:
         from .bag import GROUND_TRUTH_TOPIC as GT, INPUT_TOPICS, OBJECTS_TOPIC as OBJ, BagRecorder
@@ -180,17 +193,35 @@ def _spin(executor: Any, seconds: float) -> None:
     executor.spin_once(timeout_sec=seconds)
 
 
-def _wait_for_node_inputs(listener: Any, executor: Any, node: ChildProcess, timeout: float) -> None:
+def _wait_for_node_ready(listener: Any, executor: Any, node: ChildProcess, collected: Collected, subscribers: int,
+                         timeout: float) -> None:
+    """Spin until the node subscribes to its inputs and reports that its ``~/objects`` publisher
+    reaches the demo's ``subscribers`` subscriptions.
+
+    Seeing the node's subscriptions (or matching its publisher from this side) is not enough:
+    discovery runs per pair of processes, and the node can learn of the demo's subscribers
+    seconds after the demo learnt of the node. Estimates published in between are lost to the
+    demo (and to the bag), so the source starts only once the node's own count includes them."""
     from .bag import INPUT_TOPICS
 
     topics = [topic for topic, _ in INPUT_TOPICS]
     deadline = time.monotonic() + timeout
-    while not _node_subscribed(listener, topics):
+
+    def reached() -> bool:
+        return (collected.objects_subscribers or "").isdigit() and int(collected.objects_subscribers) >= subscribers
+
+    while not (_node_subscribed(listener, topics) and reached()):
         if not node.running:
-            raise DemoError(f"the dualposenet node exited with status {node.returncode} before it subscribed to its "
-                            f"inputs; its log ({node.log_path}):\n{node.log_tail()}")
+            raise DemoError(f"the dualposenet node exited with status {node.returncode} before it was ready; its log "
+                            f"({node.log_path}):\n{node.log_tail()}")
+        if collected.objects_subscribers == "off":
+            raise DemoError(f"the dualposenet node does not publish {OBJECTS_TOPIC} (publish.objects is false): the "
+                            "demo has no estimate to show")
         if time.monotonic() > deadline:
-            raise DemoError(f"the dualposenet node did not subscribe to its inputs within {timeout:g} s; its log "
+            state = ("it did not subscribe to its inputs" if not _node_subscribed(listener, topics) else
+                     f"its /diagnostics status reported '{OBJECTS_SUBSCRIBERS}' {collected.objects_subscribers}, "
+                     f"not the demo's {subscribers} (is publish.diagnostics off?)")
+            raise DemoError(f"the dualposenet node was not ready within {timeout:g} s: {state}; its log "
                             f"({node.log_path}):\n{node.log_tail()}")
         _spin(executor, 0.1)
 
@@ -432,7 +463,8 @@ def _run(args: argparse.Namespace) -> int:
                             [*executable_command(*NODE_EXECUTABLE), *ros_args(node_parameters(args))],
                             env, out / "dualposenet_node.log").start()
         children.append(node)
-        started = time.monotonic()
+        _wait_for_node_ready(listener, executor, node, collected, 2 if recorder is not None else 1,
+                             args.startup_timeout)
         if replay is None:
             from .synthetic_camera import camera_intrinsics
 
@@ -440,7 +472,7 @@ def _run(args: argparse.Namespace) -> int:
             camera_parameters = {"seed": args.seed, "rate": float(args.rate), "width": args.width,
                                  "height": args.height, "frames": args.frames,
                                  "segmentation_format": args.segmentation_format,
-                                 # Render ahead while the node loads, so frames go out on time.
+                                 # Render ahead before the first frame, so frames go out on time.
                                  "queue_size": 10, "preroll": min(args.frames, 10),
                                  # The node and, when recording, the recorder on every topic.
                                  "wait_for_subscribers": 2 if record is not None else 1}
@@ -448,8 +480,7 @@ def _run(args: argparse.Namespace) -> int:
                                                        *ros_args(camera_parameters)], env,
                                   out / "synthetic_camera.log").start()
             children.append(camera)
-            _wait_for_node_inputs(listener, executor, node, args.startup_timeout)
-            print("node ready; the camera publishes", flush=True)
+            print("node ready; the camera starts", flush=True)
 
             def source_done() -> bool:
                 return camera.returncode is not None
@@ -465,7 +496,6 @@ def _run(args: argparse.Namespace) -> int:
 
             player = BagPlayer(listener, replay, exclude=[OBJ[0], DEBUG_IMAGE_TOPIC])
             collected.intrinsics = _bag_intrinsics(replay)
-            _wait_for_node_inputs(listener, executor, node, args.startup_timeout)
             deadline = time.monotonic() + 10.0
             while not player.subscribed() and time.monotonic() < deadline:  # discovery of every reader
                 _spin(executor, 0.05)

@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["InputCompleteness", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder"]
+__all__ = ["OBJECTS_SUBSCRIBERS", "InputCompleteness", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder",
+           "status_value"]
+
+OBJECTS_SUBSCRIBERS = "objects subscribers"
+"""Status key: how many subscriptions the node's ``~/objects`` publisher has matched, in the node's
+own view. DDS discovery is per pair of processes and one side can know the other seconds before
+the reverse (a busy machine, a lost announcement): a subscriber whose own count already shows the
+node may still miss estimates the node publishes before the node counts it here. "off" when the
+node does not publish objects."""
 
 STALE_AFTER = 10.0
 """Seconds: a frame whose stamp is older than this when estimated is left out of the latency statistics."""
@@ -328,3 +336,15 @@ class InputCompleteness:
             self.missing.update(missing)
         else:
             self.complete += 1  # complete but never matched (e.g. sync replaced it): not an input problem
+
+
+
+def status_value(array: Any, hardware_id: str, key: str) -> str | None:
+    """The value of ``key`` in the status from ``hardware_id`` (a node's fully qualified name) in a
+    ``DiagnosticArray``; None when absent."""
+    for status in array.status:
+        if status.hardware_id == hardware_id:
+            for pair in status.values:
+                if pair.key == key:
+                    return pair.value
+    return None

@@ -49,7 +49,8 @@ from ..visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .detections import detection3d_array
-from .diagnostics import STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder, diagnostic_array
+from .diagnostics import (OBJECTS_SUBSCRIBERS, STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog,
+                          StampOrder, diagnostic_array)
 from .stage_times import StageTimes, Stopwatch
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
@@ -455,6 +456,7 @@ class DualPoseNetNode(Node):
             "input sets complete": self._completeness.complete,
             "input sets incomplete": self._completeness.incomplete,
             "backend": _backend_label(self.estimator),
+            OBJECTS_SUBSCRIBERS: "off" if self._objects_pub is None else self._objects_pub.get_subscription_count(),
             **self.stage_times.report(),
         })
         if self._diagnostics_pub is not None:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .diagnostics import OBJECTS_SUBSCRIBERS, status_value
 from .parameters import reliable_input_overrides
 from .stage_times import STAGE_KEY_PREFIX, parse_stage_value
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
@@ -100,8 +101,12 @@ class _Bench:
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._parameters: Any = None
+        self.objects_subscribers = 0  # the node's own count of its matched ~/objects subscribers
 
     def _on_diagnostics(self, msg: Any) -> None:
+        count = status_value(msg, "/dualposenet", OBJECTS_SUBSCRIBERS)
+        if count is not None and count.isdigit():
+            self.objects_subscribers = int(count)
         for status in msg.status:
             for item in status.values:
                 if item.key.startswith(STAGE_KEY_PREFIX):
@@ -379,10 +384,13 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 bench = _Bench(context, viewers=bool(getattr(args, "viewers", False)))
                 node.start()
+                # The node's own count: an estimate it publishes before it has matched this
+                # subscriber is lost, whatever this side's view of the graph says.
                 ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
-                                         and bench.node.count_publishers("/dualposenet/objects") > 0, 120.0, node)
+                                         and bench.objects_subscribers > 0, 120.0, node)
                 if not ready:
-                    raise ProcessError(f"the node did not subscribe within 120 s; its log:\n{node.log_tail()}")
+                    raise ProcessError(f"the node did not subscribe and reach this benchmark's subscriber within "
+                                       f"120 s; its log:\n{node.log_tail()}")
                 if getattr(args, "soak", 0):
                     soak = _soak(bench, node, messages[soak_count], float(args.soak), float(args.soak_rate))
                     soak.update(device=device, instances=len(frames[soak_count].instances))
