@@ -11,6 +11,7 @@ Ctrl-C in the middle of a long frame.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -164,6 +165,13 @@ def test_debug_image_while_subscribed(live):
     assert (debug.encoding, debug.height, debug.width, debug.header.frame_id) == ("rgb8", 48, 64, FRAME_ID)
 
 
+BAD_FRAME_NAMES = ("wrong encoding", "mismatched sizes", "zero intrinsics", "4K image", "depth in another frame",
+                   "unsupported lens model", "empty masks", "all-background labels", "NaN depth", "zero depth",
+                   "huge finite depth", "saturated 16-bit depth", "unknown class id", "label without class")
+"""The cases of :func:`_bad_frames`, named here so that collecting this file needs no ROS messages."""
+
+
+@functools.cache
 def _bad_frames() -> dict[str, tuple[tuple, str, bool]]:
     """name -> (messages, the diagnostics counter it increments, whether objects are still published)."""
     cases = {}
@@ -209,7 +217,6 @@ def _bad_frames() -> dict[str, tuple[tuple, str, bool]]:
     return cases
 
 
-BAD_FRAMES = _bad_frames()
 EXPECTED_STATUSES = {
     "empty masks": [], "all-background labels": [], "NaN depth": [("mug", 1), ("bowl", 1)],
     "zero depth": [("mug", 1), ("bowl", 1)], "huge finite depth": [("mug", 1), ("bowl", 1)],
@@ -218,9 +225,10 @@ EXPECTED_STATUSES = {
 """(category, status) of the objects published for each bad frame that still publishes."""
 
 
-@pytest.mark.parametrize("name", list(BAD_FRAMES))
+@pytest.mark.parametrize("name", BAD_FRAME_NAMES)
 def test_malformed_input_is_counted_and_the_next_frame_processed(live, name):
-    msgs, counter, publishes = BAD_FRAMES[name]
+    assert tuple(_bad_frames()) == BAD_FRAME_NAMES
+    msgs, counter, publishes = _bad_frames()[name]
     probe, t = live.probe, live.stamp()
     before = probe.counter(counter)
     probe.publish(_restamped(msgs, t))
@@ -241,7 +249,7 @@ def test_malformed_input_is_counted_and_the_next_frame_processed(live, name):
 
 def test_rejections_are_logged_once_per_warning_period(live):
     for _ in range(3):
-        msgs, counter, _ = BAD_FRAMES["wrong encoding"]
+        msgs, counter, _ = _bad_frames()["wrong encoding"]
         before = live.probe.counter(counter)
         live.probe.publish(_restamped(msgs, live.stamp()))
         assert live.probe.spin_until(lambda: live.probe.counter(counter) > before, 20)
@@ -251,7 +259,7 @@ def test_rejections_are_logged_once_per_warning_period(live):
 
 def test_malformed_inputs_are_explained_in_the_log(live):
     for name in ("wrong encoding", "4K image", "depth in another frame", "unknown class id", "huge finite depth"):
-        msgs, counter, _ = BAD_FRAMES[name]
+        msgs, counter, _ = _bad_frames()[name]
         if live.probe.counter(counter) == 0:
             test_malformed_input_is_counted_and_the_next_frame_processed(live, name)
     log = live.log()

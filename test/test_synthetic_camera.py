@@ -46,6 +46,7 @@ class _FakeFrame:
 
 
 def test_labels_number_the_annotated_instances_in_order():
+    require_rclpy()  # the camera module is a ROS node
     from dualposenet_ros.ros.synthetic_camera import label_image
 
     mask = np.array([[0, 2, 2], [5, 5, 0], [3, 0, 2]], dtype=np.int32)  # 3: unannotated clutter
@@ -55,6 +56,7 @@ def test_labels_number_the_annotated_instances_in_order():
 
 
 def test_intrinsics_scale_with_the_image():
+    require_rclpy()  # the camera module is a ROS node
     from dualposenet_ros.ros.synthetic_camera import camera_intrinsics
 
     full, half = camera_intrinsics(640, 480), camera_intrinsics(320, 240)
@@ -101,6 +103,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
 
 
 def test_the_stream_is_reproducible_and_moves():
+    require_rclpy()  # the camera module is a ROS node
     from dualposenet_ros.ros.synthetic_camera import FrameRenderer
 
     def first_two(seed):

@@ -78,12 +78,3 @@ dpn_pip() {
   "$python" -m pip install --quiet --disable-pip-version-check "$@" \
     2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
 }
-
-# dpn_test_files ros|core: the test files that use ROS (they ask for rclpy or the ROS fixtures of
-# test/conftest.py), or the others; relative to the repository root.
-dpn_test_files() {
-  local uses_ros='require_rclpy|require_modules|import rclpy|from rclpy|ros_env|rclpy_context|ros_domain_id'
-  local repo
-  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  (cd "$repo" && if [[ "$1" == ros ]]; then grep -lE "$uses_ros" test/test_*.py; else grep -LE "$uses_ros" test/test_*.py; fi)
-}

@@ -2,7 +2,8 @@
 # Runs the test suite on the oldest supported versions of the core dependencies: a separate virtual
 # environment (.venv-minimum) gets requirements/core.txt constrained to requirements/minimum.txt
 # (the floors), pytest and the package, without ROS and without the optional ONNX packages, then
-# runs the test files that do not use ROS. Extra arguments go to pytest (test files: only those).
+# runs the whole suite: the tests that need ROS skip, which also checks that every test file loads
+# without ROS. Extra arguments go to pytest (test files: only those).
 # Idempotent like tools/setup.sh.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,9 +36,6 @@ print("[minimum] " + ", ".join(f"{name} {version}" for name, version in pins.ite
 PY
 # No ROS here: a colcon workspace or ROS installation sourced in this shell must not leak in.
 args=("$@")
-if dpn_needs_suite "${args[@]}"; then
-  mapfile -t core_tests < <(dpn_test_files core)
-  args=("${core_tests[@]}" "${args[@]}")
-fi
+dpn_needs_suite "${args[@]}" && args=(test "${args[@]}")
 exec env -u AMENT_PREFIX_PATH -u PYTHONPATH -u LD_LIBRARY_PATH -u DUALPOSENET_REQUIRE_ROS \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${args[@]}"
