@@ -7,12 +7,12 @@ and waits for the node's estimate of the last one. The camera starts only once t
 subscribed to its inputs and reports on ``/diagnostics`` that its ``~/objects`` publisher has
 matched the demo's subscribers: discovery runs per pair of processes, one side of a pair can
 know the other seconds before the reverse on a busy machine, and an estimate published before
-the node counts the demo's subscriber is lost to the demo and to the bag. It then prints, per object of the last
-estimated frame (or every frame with ``--all-frames``), the estimated and true position and size
-with the rotation error (angle between y axes for y-symmetric objects), translation error and
-size error, a summary over all estimated frames (means, fraction within 10°/5 cm...) and the
-achieved rates (estimates per second, latency from the frame's stamp to the estimate's arrival).
-It writes ``<out>/debug_image.png`` (the node's last ``~/debug_image``),
+the node counts the demo's subscriber is lost to the demo and to the bag. It then prints, per
+object of the last estimated frame (or every frame with ``--all-frames``), the estimated and
+true position and size with the rotation error (angle between y axes for y-symmetric objects),
+translation error and size error, a summary over all estimated frames (means, fraction within
+10°/5 cm...) and the achieved rates (estimates per second, latency from the frame's stamp to the
+estimate's arrival). It writes ``<out>/debug_image.png`` (the node's last ``~/debug_image``),
 ``<out>/comparison.png`` (the same with the ground truth boxes in white) and
 ``<out>/estimates.json`` (every estimate and ground truth per stamp, the errors and the rates).
 
