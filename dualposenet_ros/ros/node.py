@@ -54,8 +54,8 @@ from .diagnostics import (OBJECTS_SUBSCRIBERS, STALE_AFTER, InputCompleteness, N
 from .stage_times import StageTimes, Stopwatch
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
-from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, ParameterError, estimator_settings,
-                         node_parameter_table, tracker_settings, validate)
+from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
+                         estimator_settings, node_parameter_table, output_settings, validate)
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class DualPoseNetNode(Node):
         self.config: NodeConfig = validate(values)
         self._settings_lock = threading.Lock()
         self._settings = estimator_settings(values)
+        self._outputs = output_settings(values)  # replaced whole at run time, under _settings_lock
         self._rate_limited = RateLimitedLog(self.get_logger(), self.config.warning_period)
         self.stats = NodeStatistics(role for role, _ in INPUTS)
         self.stage_times = StageTimes()  # per-stage time of each frame, on /diagnostics
@@ -146,8 +147,7 @@ class DualPoseNetNode(Node):
             self._start_tf()
 
         self._detections_pub = self._detections_publisher() if config.publish_detections else None
-        self._tracker = Tracker(config.tracking)
-        self._gates = (config.min_score, config.max_consistency_residual)  # replaced whole at run time
+        self._tracker = Tracker(self._outputs.tracking)  # used by the inference thread only
         self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
                                                mask_timeout=config.mask_timeout)
         input_types = _input_types(config.segmentation_format)
@@ -248,25 +248,32 @@ class DualPoseNetNode(Node):
         with self._settings_lock:
             return self._settings
 
-    def _apply_parameters(self, names: list[str]) -> None:
-        """Accepted run-time changes (the parameter table checked them): new gates and tracker
-        settings, new estimator settings."""
-        outputs = [name for name in names if name in OUTPUT_PARAMETERS]
-        if outputs:
-            values = self._parameter_table.values(self)
-            self._gates = (float(values["min_score"]), float(values["max_consistency_residual"]))
-            self._tracker.settings = tracker_settings(values)  # tracks and their ids are kept
-            changes = ", ".join(f"{name} = {self.get_parameter(name).value}" for name in outputs)
-            self.get_logger().info(f"gating and tracking changed ({changes}), applied from the next frame")
-        names = [name for name in names if name in ESTIMATOR_PARAMETERS]
-        if not names:
-            return
-        settings = estimator_settings(self._parameter_table.values(self))
+    @property
+    def output_settings(self) -> OutputSettings:
+        """The gating and tracker settings the next frame uses."""
         with self._settings_lock:
-            previous, self._settings = self._settings, settings
-        changes = ", ".join(f"{name} = {self.get_parameter(name).value}" for name in names)
-        self.get_logger().info(f"estimator settings changed ({changes}); refine mode {previous.refine.value} -> "
-                               f"{settings.refine.value}, applied from the next frame")
+            return self._outputs
+
+    def _apply_parameters(self, names: list[str]) -> None:
+        """Accepted run-time changes (the parameter table checked them), handed to the inference
+        thread, which picks them up at its next frame."""
+        outputs = [name for name in names if name in OUTPUT_PARAMETERS]
+        estimator = [name for name in names if name in ESTIMATOR_PARAMETERS]
+        if not (outputs or estimator):
+            return
+        values = self._parameter_table.values(self)
+        changes = {name: self.get_parameter(name).value for name in names}
+        if outputs:
+            with self._settings_lock:
+                self._outputs = output_settings(values)
+            self.get_logger().info(f"gating and tracking changed ({_listed(changes, outputs)}), applied from the "
+                                   "next frame")
+        if estimator:
+            settings = estimator_settings(values)
+            with self._settings_lock:
+                previous, self._settings = self._settings, settings
+            self.get_logger().info(f"estimator settings changed ({_listed(changes, estimator)}); refine mode "
+                                   f"{previous.refine.value} -> {settings.refine.value}, applied from the next frame")
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -313,17 +320,15 @@ class DualPoseNetNode(Node):
                 except Exception:  # even reporting failed: keep the thread alive for the next frame
                     traceback.print_exc()
 
-    def _process(self, color: Any, depth: Any, camera_info: Any, segmentation: Any,
-                 synchronised_at: float | None = None) -> None:
+    def _process(self, color: Any, depth: Any, camera_info: Any, segmentation: Any, synchronised_at: float) -> None:
         started = time.monotonic()
         watch = self.stage_times.stopwatch()
-        if synchronised_at is not None:
-            self.stage_times.add("waiting for the worker", time.perf_counter() - synchronised_at)
+        self.stage_times.add("waiting for the worker", time.perf_counter() - synchronised_at)
         try:
             converted = conversions.frame_from_messages(
                 color, depth, camera_info, segmentation, max_pixels=self.config.max_image_pixels,
                 depth_range=(self.config.depth_min, self.config.depth_max), max_instances=self.config.max_instances,
-                read_instances=self._instance_reader)
+                read_instances=self._instance_reader.read)
         except conversions.InputError as error:
             self.stats.frame_rejected(error.reason)
             self._rate_limited.warning(f"rejected:{error.reason}", f"frame rejected: {error}")
@@ -376,8 +381,9 @@ class DualPoseNetNode(Node):
 
     def _gate_and_track(self, estimates: list[Any], stamp: Any) -> list[Any]:
         """Gated estimates get a status saying why (counted); the others a track id (and smoothing)."""
-        min_score, max_residual = self._gates
-        estimates = gate(estimates, min_score, max_residual)
+        outputs = self.output_settings
+        self._tracker.settings = outputs.tracking  # tracks and their ids are kept
+        estimates = gate(estimates, outputs.min_score, outputs.max_consistency_residual)
         for estimate in estimates:
             if estimate.status == EstimateStatus.LOW_SCORE:
                 self.stats.issue("gated_low_score", warn=False)
@@ -455,7 +461,7 @@ class DualPoseNetNode(Node):
             "pending frame": self._slot.pending,
             "input sets complete": self._completeness.complete,
             "input sets incomplete": self._completeness.incomplete,
-            "backend": _backend_label(self.estimator),
+            "backend": f"{self.estimator.backend_name.value} {self.estimator.precision.value}",
             OBJECTS_SUBSCRIBERS: "off" if self._objects_pub is None else self._objects_pub.get_subscription_count(),
             **self.stage_times.report(),
         })
@@ -498,10 +504,8 @@ def _object_array_type() -> Any:
     return ObjectPoseArray
 
 
-def _backend_label(estimator: Any) -> str:
-    """``torch fp32``, ``onnxruntime fp32``...: what runs the network passes."""
-    backend, precision = getattr(estimator, "backend_name", None), getattr(estimator, "precision", None)
-    return f"{getattr(backend, 'value', backend)} {getattr(precision, 'value', precision)}"
+def _listed(values: dict[str, Any], names: list[str]) -> str:
+    return ", ".join(f"{name} = {values[name]}" for name in names)
 
 
 def _header(stamp: Any, frame_id: str) -> Any:

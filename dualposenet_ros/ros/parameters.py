@@ -36,7 +36,8 @@ __all__ = [
     "estimator_settings",
     "reliable_input_overrides",
     "specs",
-    "tracker_settings",
+    "OutputSettings",
+    "output_settings",
     "validate",
     "validate_estimator",
 ]
@@ -306,9 +307,9 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          low=0.001, high=3600.0),
 )
 
-OUTPUT_PARAMETERS: tuple[str, ...] = ("min_score", "max_consistency_residual", "tracking.max_missed",
-                                      "tracking.gate", "tracking.smoothing")
-"""Gating and tracking parameters; they may change at run time (the next frame uses them)."""
+OUTPUT_PARAMETERS: tuple[str, ...] = tuple(spec.name for spec in _STATIC_SPECS if spec.dynamic)
+"""Gating and tracking parameters (the node's dynamic parameters other than the estimator's); they
+may change at run time (the next frame uses them)."""
 
 ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "residual_points",
                                          "refine.mode",
@@ -379,9 +380,6 @@ class NodeConfig:
     segmentation_format: str = "instance_segmentation"
     class_map: Mapping[str, int] | None = None  # segmenter class (lower case) -> class id
     mask_timeout: float = 0.5
-    min_score: float = 0.0
-    max_consistency_residual: float = 0.0
-    tracking: Any = None  # dualposenet_ros.tracking.TrackerSettings
     precision: str = "fp32"
     backend: str = "torch"
 
@@ -429,19 +427,28 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
         input_timeout=float(values["input_timeout"]), warning_period=float(values["warning_period"]),
         publish_detections=bool(values["publish.detections"]),
         segmentation_format=str(values["segmentation_format"]).strip().lower(), class_map=class_map,
-        mask_timeout=float(values["segmentation.mask_timeout"]), min_score=float(values["min_score"]),
-        max_consistency_residual=float(values["max_consistency_residual"]),
-        tracking=tracker_settings(values),
+        mask_timeout=float(values["segmentation.mask_timeout"]),
         precision=str(values["precision"]).strip().lower(), backend=str(values["backend"]).strip().lower(),
     )
 
 
-def tracker_settings(values: Mapping[str, Any]) -> Any:
-    """:class:`~dualposenet_ros.tracking.TrackerSettings` of the ``tracking.*`` parameters."""
+@dataclass(frozen=True)
+class OutputSettings:
+    """The gating thresholds and tracker settings (:data:`OUTPUT_PARAMETERS`), replaced whole when
+    one changes at run time."""
+
+    min_score: float
+    max_consistency_residual: float
+    tracking: Any  # dualposenet_ros.tracking.TrackerSettings
+
+
+def output_settings(values: Mapping[str, Any]) -> OutputSettings:
+    """:class:`OutputSettings` of the gating and ``tracking.*`` parameters."""
     from ..tracking import TrackerSettings
 
-    return TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
-                           smoothing=float(values["tracking.smoothing"]))
+    tracking = TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
+                               smoothing=float(values["tracking.smoothing"]))
+    return OutputSettings(float(values["min_score"]), float(values["max_consistency_residual"]), tracking)
 
 
 def estimator_settings(values: Mapping[str, Any]) -> Any:

@@ -297,10 +297,6 @@ class InstanceReader:
             instances, issues = instances_from_detections(msg, masks, shape, self.class_map, max_pixels)
         return limit_instances(instances, issues, max_instances)
 
-    def __call__(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
-                 max_instances: int | None = None) -> Instances:
-        return self.read(msg, shape, max_pixels, max_instances)
-
 
 def limit_instances(instances: tuple[InstanceInput, ...], issues: list[InputIssue],
                     max_instances: int | None) -> Instances:
