@@ -108,7 +108,7 @@ class OnnxRuntimeBackend:
             options.intra_op_num_threads = threads
         # No busy-waiting between operators: in a node the DDS and executor threads need the same cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        data = onnx_model if onnx_model is not None else export_onnx(_cpu_copy(model))
+        data = onnx_model if onnx_model is not None else export_onnx(model)
         self.session = onnxruntime.InferenceSession(data, options, providers=_providers(device))
 
     def __call__(self, distance_map: torch.Tensor, rgb_map: torch.Tensor, points: torch.Tensor | None = None,
@@ -122,13 +122,6 @@ class OnnxRuntimeBackend:
         return NetworkResult(feature, PoseOutput(quaternion, translation, size),
                              canonical if points is not None else None)
 
-
-def _cpu_copy(model: DualPoseNet) -> DualPoseNet:
-    if next(model.parameters()).device.type == "cpu":
-        return model
-    import copy
-
-    return copy.deepcopy(model).to("cpu")
 
 
 def create_backend(model: DualPoseNet, device: torch.device, backend: Backend | str = Backend.TORCH,

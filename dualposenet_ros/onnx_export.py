@@ -28,7 +28,8 @@ from torch import nn
 
 from .network import DualPoseNet
 
-__all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "OPSET", "configure_parser", "export_onnx", "max_output_difference", "run"]
+__all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "OPSET", "configure_parser", "cpu_model", "export_onnx",
+           "max_output_difference", "run"]
 
 INPUT_NAMES = ("distance_map", "rgb_map", "points")
 OUTPUT_NAMES = ("quaternion", "translation", "size", "canonical_points", "feature")
@@ -51,10 +52,15 @@ class _TupleOutputs(nn.Module):
         return tuple(self.model(distance_map, rgb_map, points))
 
 
+def cpu_model(model: DualPoseNet) -> DualPoseNet:
+    """``model`` itself when it is on the CPU, else a CPU copy (the original stays where it is)."""
+    return model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).to("cpu")
+
+
 def export_onnx(model: DualPoseNet, path: str | Path | None = None, opset: int = OPSET) -> bytes:
     """Export ``model`` (float32; moved to the CPU for tracing) and return the serialised graph;
     also write it to ``path`` when given."""
-    model_cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).to("cpu")
+    model_cpu = cpu_model(model)
     model_cpu.eval()
     n, points = model_cpu.config.resolution, model_cpu.config.num_points
     example = (torch.zeros(2, 1, n, n), torch.zeros(2, 3, n, n), torch.zeros(2, points, 3))
@@ -85,7 +91,7 @@ def max_output_difference(model: DualPoseNet, onnx_model: bytes, batch: int = 3,
     inputs = (torch.rand(batch, 1, n, n, generator=generator) * 0.1,
               torch.rand(batch, 3, n, n, generator=generator) - 0.5,
               torch.randn(batch, model.config.num_points, 3, generator=generator) * 0.05)
-    cpu = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).to("cpu")
+    cpu = cpu_model(model)
     with torch.no_grad():
         expected = cpu(*inputs)
     session = onnxruntime.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])

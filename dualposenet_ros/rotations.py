@@ -84,10 +84,7 @@ def matrix_to_quaternion_np(matrix: np.ndarray) -> np.ndarray:
     m = np.asarray(matrix, dtype=np.float64)
     # as_quat(canonical=True, scalar_first=True) needs SciPy >= 1.14: reorder and fix the sign here.
     flat = xyzw_to_wxyz(Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat())
-    nonzero = flat != 0
-    leading = np.take_along_axis(flat, np.argmax(nonzero, axis=-1)[:, None], axis=-1)
-    flat = np.where(leading < 0, -flat, flat)
-    return flat.reshape(m.shape[:-2] + (4,))
+    return canonical_quaternion_sign(torch.from_numpy(flat)).numpy().reshape(m.shape[:-2] + (4,))
 
 
 def wxyz_to_xyzw(quaternion: ArrayT) -> ArrayT:

@@ -55,3 +55,8 @@ def spin_until(node: Any, executor: Any, condition: Callable[[], bool], timeout:
             return True
         executor.spin_once(timeout_sec=0.05)
     return condition()
+
+
+def spin_for(executor: Any, seconds: float) -> None:
+    """Spin ``executor`` for ``seconds``: messages still in flight arrive."""
+    spin_until(None, executor, lambda: False, seconds)

@@ -27,7 +27,7 @@ import pytest
 
 from dualposenet_ros.ros.dds_profile import PROFILE_VARIABLES
 from ros_node_support import write_tiny_checkpoint
-from ros_support import require_rclpy, start_python, stop
+from ros_support import require_rclpy, spin_for, spin_until, start_python, stop
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -71,6 +71,7 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
     from rclpy.qos import QoSProfile
 
     from dualposenet_ros.msg import ObjectPoseArray
+    from dualposenet_ros.ros.diagnostics import node_status
     from dualposenet_ros.ros.processes import ros_args
 
     run = Run()
@@ -87,9 +88,9 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
                                  QoSProfile(depth=100))
 
     def on_diagnostics(msg: Any) -> None:  # /diagnostics is global: only this run's node
-        status = msg.status[0]
-        if status.hardware_id == f"{namespace}/dualposenet":
-            run.diagnostics = {kv.key: kv.value for kv in status.values}
+        status = node_status(msg, f"{namespace}/dualposenet")
+        if status is not None:
+            run.diagnostics = status
 
     listener.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, QoSProfile(depth=10))
     executor = SingleThreadedExecutor(context=context)
@@ -102,7 +103,6 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
             {"width": 640, "height": 480, "rate": rate, "frames": frames, "wait_for_subscribers": 1,
              "exit_timeout": 2.0, "max_objects": 3}), "-r", f"__ns:={namespace}"], env),
     }
-    deadline = time.monotonic() + timeout
     try:
         # Until the camera has sent everything and the node has accounted for every set (or its
         # counts have not moved for 3 s).
@@ -115,11 +115,8 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
             return (processes["camera"].poll() is not None and len(truth) >= frames
                     and (sum(counts) >= frames or time.monotonic() - last["since"] > 3.0))
 
-        while time.monotonic() < deadline and not settled() and processes["node"].poll() is None:
-            executor.spin_once(timeout_sec=0.05)
-        end = time.monotonic() + 2.0  # the last incomplete sets become final after 1 s without input
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=0.05)
+        spin_until(None, executor, lambda: settled() or processes["node"].poll() is not None, timeout)
+        spin_for(executor, 2.0)  # the last incomplete sets become final after 1 s without input
     finally:
         run.outputs = {name: stop(process) for name, process in processes.items()}
         executor.shutdown()

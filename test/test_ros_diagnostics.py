@@ -143,16 +143,17 @@ def test_rate_limited_log_mixes_severities_with_a_real_rclpy_logger():
     assert log.error("c", "error message") and log("debug", "d", "debug message")
 
 
-def test_status_value_reads_one_key_of_one_node():
+def test_node_status_reads_the_status_of_one_node():
     from types import SimpleNamespace as NS
 
-    from dualposenet_ros.ros.diagnostics import OBJECTS_SUBSCRIBERS, status_value
+    from dualposenet_ros.ros.diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
 
     def status(node: str, **values: str) -> NS:
         return NS(hardware_id=node, values=[NS(key=k.replace("_", " "), value=v) for k, v in values.items()])
 
     array = NS(status=[status("/other", objects_subscribers="7"), status("/dualposenet", objects_subscribers="2")])
     assert OBJECTS_SUBSCRIBERS == "objects subscribers"
-    assert status_value(array, "/dualposenet", OBJECTS_SUBSCRIBERS) == "2"
-    assert status_value(array, "/missing", OBJECTS_SUBSCRIBERS) is None
-    assert status_value(array, "/dualposenet", "device") is None
+    assert node_status(array, "/dualposenet") == {OBJECTS_SUBSCRIBERS: "2"}
+    assert node_status(array, "/missing") is None
+    assert node_status(array, "/dualposenet").get("device") is None
+    assert [subscriber_count(v) for v in ("2", "0", "off", None)] == [2, 0, None, None]

@@ -148,8 +148,8 @@ def test_detections_with_unmapped_classes_are_skipped_and_counted(rclpy_context)
     from dualposenet_ros.ros.segmentation_inputs import MASKS_TOPIC
     from ros_node_support import image_msg
 
-    overrides = {**_reliable_inputs(), f"qos_overrides./{MASKS_TOPIC}.subscription.reliability": "reliable",
-                 "segmentation_format": "detections_masks", "class_map": "tasse: mug", "diagnostics_period": 0.25}
+    overrides = {**_reliable_inputs(), "segmentation_format": "detections_masks", "class_map": "tasse: mug",
+                 "diagnostics_period": 0.25}
     node = in_process_node(rclpy_context, overrides)
     probe = Probe(rclpy_context, input_topics=("color/image", "depth/image", "color/camera_info", "unused"))
     detections_pub = probe.node.create_publisher(Detection2DArray, "segmentation", 10)

@@ -61,10 +61,8 @@ def _run_format(context: Any, ros_env: dict[str, str], segmentation_format: str,
     from dualposenet_ros.ros.node import DualPoseNetNode
     from dualposenet_ros.ros.parameters import reliable_input_overrides
     from dualposenet_ros.ros.processes import ros_args
-    from dualposenet_ros.ros.segmentation_inputs import MASKS_TOPIC
 
-    overrides = {**reliable_input_overrides(), f"qos_overrides./{MASKS_TOPIC}.subscription.reliability": "reliable",
-                 "segmentation_format": segmentation_format}
+    overrides = {**reliable_input_overrides(), "segmentation_format": segmentation_format}
     node = DualPoseNetNode(estimator=tiny_estimator(), context=context,
                            parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
     listener = rclpy.create_node("formats_test_listener", context=context)

@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..rotations import rotation_error_deg, symmetric_rotation_error_deg
-from .scoring import Matching, PoseRecord, match
+from .scoring import Matching, PoseRecord, match, object_error
 
 __all__ = ["SequenceMetrics", "configure_parser", "identity_switches", "jitter", "lag", "run", "sequence_metrics"]
 
@@ -77,10 +76,9 @@ def jitter(frames: Sequence[Matching]) -> tuple[float, float]:
     """Mean frame-to-frame change of the estimates of each object: (mm, degrees)."""
     moves, turns = [], []
     for before, after in _pairs(frames):
-        a, b = before.estimate, after.estimate
-        moves.append(float(np.linalg.norm(b.translation - a.translation)) * 1e3)
-        rotate = symmetric_rotation_error_deg if b.symmetric else rotation_error_deg
-        turns.append(float(rotate(b.rotation, a.rotation)))
+        change = object_error(after.estimate, before.estimate)
+        moves.append(change.translation_m * 1e3)
+        turns.append(change.rotation_deg)
     return (float(np.mean(moves)) if moves else float("nan"), float(np.mean(turns)) if turns else float("nan"))
 
 
@@ -90,7 +88,7 @@ def lag(frames: Sequence[Matching]) -> tuple[float, float, float]:
     distances, behind, angles = [], [], []
     for before, after in _pairs(frames):
         offset = after.estimate.translation - after.truth.translation
-        distances.append(float(np.linalg.norm(offset)) * 1e3)
+        distances.append(after.translation_m * 1e3)
         angles.append(float(after.rotation_deg))
         motion = after.truth.translation - before.truth.translation
         norm = float(np.linalg.norm(motion))

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import OBJECTS_SUBSCRIBERS, status_value
+from .diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
 from .parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
@@ -70,10 +70,6 @@ def node_parameters(args: argparse.Namespace) -> dict[str, Any]:
     parameters: dict[str, Any] = {"device": args.device, "refine.mode": args.refine, **reliable_input_overrides(),
                                   "segmentation_format": args.segmentation_format,
                                   "tracking.smoothing": float(args.smoothing)}
-    if args.segmentation_format == "detections_masks":
-        from .segmentation_inputs import MASKS_TOPIC
-
-        parameters[f"qos_overrides./{MASKS_TOPIC}.subscription.reliability"] = "reliable"
     if args.checkpoint:
         parameters["checkpoint"] = str(Path(args.checkpoint).expanduser().resolve())
     for item in args.node_param or ():
@@ -156,9 +152,9 @@ def _make_listener(context: Any, collected: Collected, record: Path | None) -> t
         collected.debug_image = msg
 
     def on_diagnostics(msg: Any) -> None:
-        reported = status_value(msg, "/" + NODE_NAME, OBJECTS_SUBSCRIBERS)
-        if reported is not None:
-            collected.objects_subscribers = reported
+        status = node_status(msg, "/" + NODE_NAME)
+        if status is not None and OBJECTS_SUBSCRIBERS in status:
+            collected.objects_subscribers = status[OBJECTS_SUBSCRIBERS]
 
     reliable = QoSProfile(depth=100)
     node.create_subscription(ObjectPoseArray, OBJECTS_TOPIC, on_objects, reliable)
@@ -208,7 +204,7 @@ def _wait_for_node_ready(listener: Any, executor: Any, node: ChildProcess, colle
     deadline = time.monotonic() + timeout
 
     def reached() -> bool:
-        return (collected.objects_subscribers or "").isdigit() and int(collected.objects_subscribers) >= subscribers
+        return (subscriber_count(collected.objects_subscribers) or 0) >= subscribers
 
     while not (_node_subscribed(listener, topics) and reached()):
         if not node.running:
@@ -265,7 +261,7 @@ def _records_diff(a: Sequence[Any], b: Sequence[Any]) -> tuple[float, float, flo
     about y are compared by their y axes (the tracker picks their unobservable angle)."""
     import numpy as np
 
-    from ..rotations import rotation_error_deg, symmetric_rotation_error_deg
+    from ..evaluation.scoring import object_error
 
     by_id = {r.instance_id: r for r in b}
     if sorted(by_id) != sorted(r.instance_id for r in a):
@@ -273,10 +269,9 @@ def _records_diff(a: Sequence[Any], b: Sequence[Any]) -> tuple[float, float, flo
     t = r = s = 0.0
     for record in a:
         other = by_id[record.instance_id]
-        t = max(t, float(np.linalg.norm(record.translation - other.translation)))
-        angle = symmetric_rotation_error_deg if record.symmetric else rotation_error_deg
-        r = max(r, float(angle(record.rotation, other.rotation)))
-        s = max(s, float(np.max(np.abs(record.size - other.size))))
+        difference = object_error(record, other)
+        t, r = max(t, difference.translation_m), max(r, difference.rotation_deg)
+        s = max(s, float(np.max(np.abs(record.size - other.size))))  # largest extent, not object_error's mean
     return t, r, s
 
 

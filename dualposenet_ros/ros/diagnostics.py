@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["OBJECTS_SUBSCRIBERS", "InputCompleteness", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder",
-           "status_value"]
+           "node_status", "subscriber_count"]
 
 OBJECTS_SUBSCRIBERS = "objects subscribers"
 """Status key: how many subscriptions the node's ``~/objects`` publisher has matched, in the node's
@@ -338,13 +338,15 @@ class InputCompleteness:
             self.complete += 1  # complete but never matched (e.g. sync replaced it): not an input problem
 
 
-
-def status_value(array: Any, hardware_id: str, key: str) -> str | None:
-    """The value of ``key`` in the status from ``hardware_id`` (a node's fully qualified name) in a
-    ``DiagnosticArray``; None when absent."""
+def node_status(array: Any, hardware_id: str) -> dict[str, str] | None:
+    """The key/value pairs of the status from ``hardware_id`` (a node's fully qualified name) in a
+    ``DiagnosticArray`` (/diagnostics is shared by every node); None when it holds none."""
     for status in array.status:
         if status.hardware_id == hardware_id:
-            for pair in status.values:
-                if pair.key == key:
-                    return pair.value
+            return {pair.key: pair.value for pair in status.values}
     return None
+
+
+def subscriber_count(value: str | None) -> int | None:
+    """A reported :data:`OBJECTS_SUBSCRIBERS` value as a count; None when absent or "off"."""
+    return int(value) if value is not None and value.isdigit() else None

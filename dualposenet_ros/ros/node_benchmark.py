@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import OBJECTS_SUBSCRIBERS, status_value
+from .diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
 from .parameters import reliable_input_overrides
 from .stage_times import STAGE_KEY_PREFIX, parse_stage_value
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
@@ -104,14 +104,14 @@ class _Bench:
         self.objects_subscribers = 0  # the node's own count of its matched ~/objects subscribers
 
     def _on_diagnostics(self, msg: Any) -> None:
-        count = status_value(msg, "/dualposenet", OBJECTS_SUBSCRIBERS)
-        if count is not None and count.isdigit():
-            self.objects_subscribers = int(count)
-        for status in msg.status:
-            for item in status.values:
-                if item.key.startswith(STAGE_KEY_PREFIX):
-                    median, _, _ = parse_stage_value(item.value)
-                    self.stages.setdefault(item.key[len(STAGE_KEY_PREFIX):], []).append(median)
+        status = node_status(msg, "/dualposenet")
+        if status is None:  # another node's status
+            return
+        self.objects_subscribers = subscriber_count(status.get(OBJECTS_SUBSCRIBERS)) or 0
+        for key, value in status.items():
+            if key.startswith(STAGE_KEY_PREFIX):
+                median, _, _ = parse_stage_value(value)
+                self.stages.setdefault(key[len(STAGE_KEY_PREFIX):], []).append(median)
 
     def stage_medians(self, node: ChildProcess, settle: float) -> dict[str, float]:
         """Median over the statuses since the last call of each stage's per-status median (ms),

@@ -342,8 +342,10 @@ def node_parameter_table() -> ParameterTable:
     return ParameterTable(specs(), node_cross_check)
 
 
-INPUT_TOPICS = ("color/image", "depth/image", "color/camera_info", "segmentation")
-"""The node's input topics (relative names), as ``qos_overrides`` name them once resolved."""
+INPUT_TOPICS = ("color/image", "depth/image", "color/camera_info", "segmentation", "segmentation/masks")
+"""The node's input topics (relative names), as ``qos_overrides`` name them once resolved; the last
+one only with ``segmentation_format: detections_masks`` (an override of a topic the node does not
+subscribe to is not used)."""
 
 
 def reliable_input_overrides(namespace: str = "/") -> dict[str, str]:
