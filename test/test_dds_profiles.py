@@ -64,3 +64,16 @@ def test_the_installed_fast_dds_parses_its_profile(ros_env):
     assert "XMLPARSER" not in output, output
     other = FASTDDS2_PROFILE_FILE if fast_dds_generation(env) == 3 else PROFILE_FILE
     assert "XMLPARSER" in start_node({**env, profile_variable(env): str(shipped_profile(other))})
+
+
+def test_a_missing_profile_is_named_for_the_fast_dds_in_use(monkeypatch):
+    """Without its file (an incomplete installation) nothing is set, and the warning names the file
+    that Fast DDS generation would have used."""
+    from dualposenet_ros.ros import dds_profile
+
+    monkeypatch.setattr(dds_profile, "shipped_profile", lambda name=None, environ=None: None)
+    for distro, name in (("jazzy", dds_profile.FASTDDS2_PROFILE_FILE), ("kilted", dds_profile.PROFILE_FILE)):
+        environ = {"ROS_DISTRO": distro}
+        level, line = dds_profile.use_shipped_profile(environ)
+        assert level == "warning" and line.startswith(f"{name} not found"), line
+        assert not any(variable in environ for variable in dds_profile.PROFILE_VARIABLES)

@@ -49,7 +49,12 @@ def fast_dds_generation(environ: MutableMapping[str, str] | None = None) -> int:
 
 def profile_variable(environ: MutableMapping[str, str] | None = None) -> str:
     """The environment variable the Fast DDS in use reads its profile file from."""
-    return PROFILE_VARIABLES[0] if fast_dds_generation(environ) == 3 else PROFILE_VARIABLES[1]
+    return _profile_choice(fast_dds_generation(environ))[0]
+
+
+def _profile_choice(generation: int) -> tuple[str, str]:
+    """(environment variable, shipped profile file) of a Fast DDS generation (2 or 3)."""
+    return (PROFILE_VARIABLES[0], PROFILE_FILE) if generation == 3 else (PROFILE_VARIABLES[1], FASTDDS2_PROFILE_FILE)
 
 
 def shipped_profile(name: str | None = None, environ: MutableMapping[str, str] | None = None) -> Path | None:
@@ -57,7 +62,7 @@ def shipped_profile(name: str | None = None, environ: MutableMapping[str, str] |
     checkout's when running from one, else the installed ``share/dualposenet_ros/config`` copy;
     None if neither exists."""
     if name is None:
-        name = PROFILE_FILE if fast_dds_generation(environ) == 3 else FASTDDS2_PROFILE_FILE
+        name = _profile_choice(fast_dds_generation(environ))[1]
     source = Path(__file__).resolve().parents[2] / "config" / name
     if source.is_file():
         return source
@@ -87,9 +92,10 @@ def use_shipped_profile(environ: MutableMapping[str, str] | None = None) -> tupl
     environ = os.environ if environ is None else environ
     if not uses_fast_dds(environ) or any(environ.get(name) for name in PROFILE_VARIABLES):
         return None
-    profile, variable = shipped_profile(environ=environ), profile_variable(environ)
+    variable, name = _profile_choice(fast_dds_generation(environ))
+    profile = shipped_profile(name)
     if profile is None:
-        return "warning", (f"{PROFILE_FILE} not found (incomplete installation?): Fast DDS runs with its default "
+        return "warning", (f"{name} not found (incomplete installation?): Fast DDS runs with its default "
                            "transports, which lose most best-effort images larger than about 200 KB")
     environ[variable] = str(profile)
     return "info", (f"Fast DDS profile for large images: {profile} (16 MB shared memory, 4 MB socket buffers; the "
@@ -105,6 +111,6 @@ def launch_actions(context: object = None) -> list:
     note = use_shipped_profile(environment)
     if note is None:
         return []
-    actions: list = [LogInfo(msg=note[1])]
-    actions[:0] = [SetEnvironmentVariable(name, environment[name]) for name in PROFILE_VARIABLES if name in environment]
-    return actions
+    variable = profile_variable(environment)
+    chosen = [SetEnvironmentVariable(variable, environment[variable])] if variable in environment else []
+    return [*chosen, LogInfo(msg=note[1])]
