@@ -4,11 +4,16 @@ Used by ``dualposenet test`` (all three phases), the benchmark and the ROS node 
 Per frame, every instance is estimated in the same batch:
 
 1. back-project each mask's depth (NOCS camera frame, metres) and take its normalised colours;
-2. ``passes`` times: centre each instance's current points, build the spherical maps of all
-   instances in one call on the model's device, run the network on the batch, map the points
-   into the canonical frame with the explicit pose and keep those within ``inlier_radius``
-   for the next pass;
-3. optionally refine the last pass (``refine.py``), then convert to the optical frame.
+   an instance with at most ``min_points`` (32) points gets an identity pose and unit size;
+2. the centring passes of the original test phase, ``passes`` (3) at most: pass k centres the
+   instance's current point set, builds the spherical maps (all instances in one call), runs the
+   network on the batch and maps *all* of the instance's back-projected points (not only the
+   current set) into the canonical frame with this pass's explicit pose,
+   ``q_i = R_q (p_i - t) / s``; those with ``|q_i| < inlier_radius`` (0.6), with their colours,
+   are the next pass's set. The passes go on only while more than ``min_points`` points qualify;
+   otherwise this pass's prediction stands;
+3. optionally refine the last pass (``refine.py``; as in the original, only instances that ran
+   every pass are refined), then convert to the optical frame.
 
 The network passes run through a backend (``backends.py``): PyTorch in float32, bfloat16 or int8
 (``precision``), or ONNX Runtime; refinement always runs on the float32 PyTorch model.
@@ -37,7 +42,8 @@ from .backends import Backend, create_backend
 from .network import DualPoseNet, PoseOutput
 from .precision import Precision
 from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps, spherical_maps_batch
-from .refine import ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineSettings, refine_encoder, refine_feature
+from .refine import (ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineResult, RefineSettings, objects_per_chunk,
+                     refine_encoder_in_chunks, refine_feature)
 from .rotations import quaternion_to_matrix
 
 LOGGER = logging.getLogger(__name__)
@@ -48,11 +54,13 @@ class EstimatorSettings:
     """How frames are estimated; every field is exposed by the CLI and the ROS node."""
 
     min_points: int = 32
-    """Instances with at most this many valid depth points get status TOO_FEW_POINTS."""
+    """Instances with at most this many valid depth points get status TOO_FEW_POINTS; the centring
+    passes go on only while more than this many points qualify."""
     passes: int = 3
-    """Centring passes; each keeps the points the previous pass put inside ``inlier_radius``."""
+    """Centring passes at most; each takes the instance's points its predecessor's pose puts inside
+    ``inlier_radius``."""
     inlier_radius: float = 0.6
-    """Canonical-frame radius (object diagonals) of the points kept for the next pass."""
+    """Canonical-frame radius (object diagonals) of the points taken for the next pass."""
     refine: RefineMode = RefineMode.NONE
     refine_encoder: RefineSettings = ENCODER_DEFAULTS
     refine_feature: RefineSettings = FEATURE_DEFAULTS
@@ -65,15 +73,21 @@ class EstimatorSettings:
     """Points per object of the consistency residual of an un-refined estimate (0 = all the
     ``num_points`` sampled ones). The pose does not depend on it; the implicit decoder's per-point
     layers, run only for this residual, are the costliest part of the last pass of a large model."""
+    refine_memory_budget_mb: float = 2048.0
+    """Memory encoder refinement may hold: a frame's objects are refined in chunks that fit it
+    (about five encoders per object, ``refine.encoder_bytes_per_object``); the poses do not
+    depend on it. 0 = all objects at once. Running out of memory halves the chunk in any case."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refine", RefineMode.parse(self.refine))
         if (self.min_points < 0 or self.passes < 1 or not self.inlier_radius > 0 or self.seed < 0
-                or not self.refine_time_budget >= 0 or self.residual_points < 0):
+                or not self.refine_time_budget >= 0 or self.residual_points < 0
+                or not self.refine_memory_budget_mb >= 0):
             raise ValueError(f"invalid estimator settings: min_points={self.min_points} (>= 0), "
                              f"passes={self.passes} (>= 1), inlier_radius={self.inlier_radius} (> 0), "
                              f"seed={self.seed} (>= 0), refine_time_budget={self.refine_time_budget} (>= 0), "
-                             f"residual_points={self.residual_points} (>= 0)")
+                             f"residual_points={self.residual_points} (>= 0), "
+                             f"refine_memory_budget_mb={self.refine_memory_budget_mb} (>= 0)")
 
     def replace(self, **changes) -> "EstimatorSettings":
         return dataclasses.replace(self, **changes)
@@ -102,10 +116,27 @@ class _Observation:
 @dataclass
 class _PassResult:
     pose: PoseOutput  # translation relative to the centroid
-    centroid: torch.Tensor  # (B, 3)
+    centroid: torch.Tensor  # (B, 3) float64
     residual: torch.Tensor  # (B,)
     num_points: torch.Tensor  # (B,)
-    refined: bool = False
+    refined: torch.Tensor  # (B,) bool
+
+
+def _merge(parts: list[tuple[list[int], _PassResult]], batch: int) -> _PassResult:
+    """One result of ``batch`` rows from results of disjoint row subsets."""
+    if len(parts) == 1 and parts[0][0] == list(range(batch)):
+        return parts[0][1]
+
+    def gather(pick: Callable[[_PassResult], torch.Tensor]) -> torch.Tensor:
+        first = pick(parts[0][1])
+        merged = first.new_zeros((batch, *first.shape[1:]))
+        for rows, part in parts:
+            merged[torch.as_tensor(rows, device=first.device)] = pick(part)
+        return merged
+
+    pose = PoseOutput(*(gather(lambda part, field=field: part.pose[field]) for field in range(3)))
+    return _PassResult(pose, gather(lambda part: part.centroid), gather(lambda part: part.residual),
+                       gather(lambda part: part.num_points), gather(lambda part: part.refined))
 
 
 class PoseEstimator:
@@ -126,6 +157,8 @@ class PoseEstimator:
         self.last_refine_stopped: str | None = None
         """Why refinement of the last frame stopped early ("time budget", "cancelled") or None."""
         self._should_stop: Callable[[], bool] | None = None
+        self._encoder_chunk_after_oom: int | None = None
+        """Objects refined at a time since encoder refinement last ran out of memory (None: never)."""
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, device: str | torch.device = "auto",
@@ -168,17 +201,34 @@ class PoseEstimator:
     # -- batched passes -------------------------------------------------------------------
 
     def _estimate_batch(self, observations: list[_Observation], frame: FrameInput, mode: RefineMode) -> _PassResult:
-        settings = self.settings
-        points, colors, valid = self._pad(observations)
+        """The centring passes of every instance in one batch (see the module docstring), then the
+        final evaluation of each instance's last pass: its residual, or its refinement."""
+        settings, batch = self.settings, len(observations)
+        points, colors, observed = self._pad(observations)
         instance_ids = [frame.instances[obs.index].instance_id or obs.index + 1 for obs in observations]
-        result = None
-        for pass_index in range(settings.passes):
-            last = pass_index == settings.passes - 1
-            result, keep = self._run_pass(points, colors, valid, instance_ids, pass_index, mode, final=last)
-            if not last:
-                enough = keep.sum(dim=1) > settings.min_points  # never starve an instance
-                valid = torch.where(enough[:, None], keep, valid)
-        return result
+        current, last_pass = observed, [settings.passes - 1] * batch
+        running = torch.arange(batch, device=self.device)
+        for pass_index in range(settings.passes - 1):
+            pose, centroid = self._explicit_pass(points[running], colors[running], current[running])
+            inside = self._inside(points[running], observed[running], pose, centroid)
+            enough = inside.sum(dim=1) > settings.min_points
+            for row in running[~enough].tolist():  # too few qualify: this pass's prediction stands
+                last_pass[row] = pass_index
+            current = current.clone()
+            current[running[enough]] = inside[enough]
+            running = running[enough]
+            if not len(running):
+                break
+        complete = [row for row in range(batch) if last_pass[row] == settings.passes - 1]
+        stopped = [row for row in range(batch) if last_pass[row] < settings.passes - 1]
+        parts = []
+        for rows, row_mode in ((complete, mode), (stopped, RefineMode.NONE)):  # the original refines complete ones
+            if rows:
+                index = torch.as_tensor(rows, device=self.device)
+                parts.append((rows, self._final_pass(points[index], colors[index], current[index],
+                                                     [instance_ids[row] for row in rows],
+                                                     [last_pass[row] for row in rows], row_mode)))
+        return _merge(parts, batch)
 
     def _pad(self, observations: list[_Observation]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         count = max(len(obs.points) for obs in observations)
@@ -192,56 +242,86 @@ class PoseEstimator:
         to = dict(device=self.device)
         return torch.from_numpy(points).to(**to), torch.from_numpy(colors).to(**to), torch.from_numpy(valid).to(**to)
 
-    def _sample(self, valid: torch.Tensor, instance_ids: list[int], pass_index: int) -> torch.Tensor:
-        """(B, P) indices of the points fed to the implicit decoder, seeded per instance."""
+    def _sample(self, valid: torch.Tensor, instance_ids: list[int], pass_indices: list[int]) -> torch.Tensor:
+        """(B, P) indices of the points fed to the implicit decoder, seeded per instance and pass."""
         rows = []
-        for row, instance_id in enumerate(instance_ids):
+        for row, (instance_id, pass_index) in enumerate(zip(instance_ids, pass_indices)):
             candidates = torch.nonzero(valid[row]).squeeze(1)
             rng = np.random.default_rng([self.settings.seed, instance_id, pass_index])
             choice = sample_point_indices(len(candidates), self.model.config.num_points, rng)
             rows.append(candidates[torch.from_numpy(choice).to(candidates.device)])
         return torch.stack(rows)
 
-    def _run_pass(self, points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor, instance_ids: list[int],
-                  pass_index: int, mode: RefineMode, final: bool) -> tuple[_PassResult, torch.Tensor]:
-        """One centring pass. Only the final pass needs the implicit decoder (for refinement and
-        the residual); earlier passes only need the explicit pose to select inliers."""
-        weights = valid.to(points.dtype)[..., None]
-        centroid = (points * weights).sum(1) / weights.sum(1)
-        centred = (points - centroid[:, None]) * weights
+    @staticmethod
+    def _centre(points: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3) float64 centroid of each current point set and the (B, N, 3) centred points
+        (zero outside the set)."""
+        weights = valid.to(torch.float64)[..., None]
+        centroid = (points.double() * weights).sum(1) / weights.sum(1)
+        return centroid, ((points.double() - centroid[:, None]) * weights).to(points.dtype)
+
+    def _explicit_pass(self, points: torch.Tensor, colors: torch.Tensor,
+                       valid: torch.Tensor) -> tuple[PoseOutput, torch.Tensor]:
+        """A pass that only needs the explicit pose (to choose the next pass's points)."""
+        centroid, centred = self._centre(points, valid)
         distance_map, rgb_map = self._spherical_maps(centred, colors, valid)
+        return self.network(distance_map, rgb_map, amp=self.settings.amp).pose, centroid
 
-        if not final:
-            pose = self.network(distance_map, rgb_map, amp=self.settings.amp).pose
-            with torch.no_grad():
-                keep = self._inliers(centred, valid, pose)
-            return _PassResult(pose, centroid, torch.full_like(centroid[:, 0], float("nan")), valid.sum(1)), keep
+    def _inside(self, points: torch.Tensor, observed: torch.Tensor, pose: PoseOutput,
+                centroid: torch.Tensor) -> torch.Tensor:
+        """Every back-projected point (``observed``, not only the pass's set) that ``pose`` maps
+        within ``inlier_radius`` of the canonical origin: ``q = R_q (p - c - t) / s`` with ``c`` the
+        pass's centroid, in float64 like the original's NumPy."""
+        with torch.no_grad():
+            rotation = quaternion_to_matrix(pose.quaternion.double())
+            translation = centroid + pose.translation.double()
+            scale = pose.size.double().norm(dim=-1)
+            canonical = torch.einsum("bij,bpj->bpi", rotation, points.double() - translation[:, None])
+            return observed & (canonical.norm(dim=-1) / scale[:, None] < self.settings.inlier_radius)
 
-        sampled = self._sample(valid, instance_ids, pass_index)
+    def _final_pass(self, points: torch.Tensor, colors: torch.Tensor, valid: torch.Tensor, instance_ids: list[int],
+                    pass_indices: list[int], mode: RefineMode) -> _PassResult:
+        """An instance's last pass with the implicit decoder: its residual, or its refinement."""
+        centroid, centred = self._centre(points, valid)
+        distance_map, rgb_map = self._spherical_maps(centred, colors, valid)
+        sampled = self._sample(valid, instance_ids, pass_indices)
         observed = torch.gather(centred, 1, sampled[..., None].expand(-1, -1, 3))
-        refined = mode is not RefineMode.NONE
-        # The residual of an un-refined estimate may use fewer points (a prefix of a random sample).
-        checked = observed[:, : self.settings.residual_points or None]
-        output = self.network(distance_map, rgb_map, None if refined else checked, amp=self.settings.amp)
-        feature = output.feature
+        refined = torch.full((len(instance_ids),), mode is not RefineMode.NONE, device=self.device)
         budget = self.settings.refine_time_budget
         deadline = time.monotonic() + budget if budget > 0 else None
-        if mode is RefineMode.FEATURE:
+        if mode is RefineMode.ENCODER:  # its first iteration is the trained encoder's pass
+            outcome = self._refine_encoder(distance_map, rgb_map, observed, deadline)
+            pose, residual, self.last_refine_stopped = outcome.pose, outcome.loss, outcome.stopped
+            if outcome.refined is not None:
+                refined = outcome.refined
+        elif mode is RefineMode.FEATURE:
+            feature = self.network(distance_map, rgb_map, amp=self.settings.amp).feature
             outcome = refine_feature(self.model, feature, observed, self.settings.refine_feature, deadline,
                                      self._should_stop)
             pose, residual, self.last_refine_stopped = outcome.pose, outcome.loss, outcome.stopped
-        elif mode is RefineMode.ENCODER:
-            outcome = refine_encoder(self.model, distance_map, rgb_map, observed, self.settings.refine_encoder,
-                                     deadline, self._should_stop)
-            pose, residual, self.last_refine_stopped = outcome.pose, outcome.loss, outcome.stopped
         else:
+            # The residual of an un-refined estimate may use fewer points (a prefix of a random sample).
+            checked = observed[:, : self.settings.residual_points or None]
+            output = self.network(distance_map, rgb_map, checked, amp=self.settings.amp)
             with torch.no_grad():
                 pose = output.pose
                 explicit = explicit_canonical_points(checked, pose.quaternion, pose.translation, pose.size)
                 residual = consistency_loss(explicit, output.canonical_points)
-        with torch.no_grad():
-            keep = self._inliers(centred, valid, pose)
-        return _PassResult(pose, centroid, residual, valid.sum(1), refined), keep
+        return _PassResult(pose, centroid, residual, valid.sum(1), refined)
+
+    def _refine_encoder(self, distance_map: torch.Tensor, rgb_map: torch.Tensor, observed: torch.Tensor,
+                        deadline: float | None) -> RefineResult:
+        """Encoder refinement in chunks within ``refine_memory_budget_mb`` and, once memory ran
+        out, within what fitted then."""
+        limits = [limit for limit in (objects_per_chunk(self.model, self.settings.refine_memory_budget_mb),
+                                      self._encoder_chunk_after_oom) if limit is not None]
+        requested = min(limits, default=None)
+        outcome, used = refine_encoder_in_chunks(self.model, distance_map, rgb_map, observed,
+                                                 self.settings.refine_encoder, deadline, self._should_stop,
+                                                 requested)
+        if used < min(requested or len(observed), len(observed)):
+            self._encoder_chunk_after_oom = used
+        return outcome
 
     def _spherical_maps(self, centred: torch.Tensor, colors: torch.Tensor,
                         valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,20 +337,16 @@ class PoseEstimator:
         rgb_map = torch.from_numpy(np.stack([m[1] for m in maps])).permute(0, 3, 1, 2)
         return distance.contiguous(), rgb_map.contiguous()
 
-    def _inliers(self, centred: torch.Tensor, valid: torch.Tensor, pose: PoseOutput) -> torch.Tensor:
-        """Points the explicit pose maps within ``inlier_radius`` of the canonical origin."""
-        canonical = explicit_canonical_points(centred, pose.quaternion, pose.translation, pose.size)
-        return valid & (canonical.norm(dim=-1) < self.settings.inlier_radius)
-
     # -- conversion to the public result type -------------------------------------------------
 
     def _to_estimates(self, observations: list[_Observation], frame: FrameInput,
                       result: _PassResult) -> dict[int, ObjectEstimate]:
         camera_to_object = quaternion_to_matrix(result.pose.quaternion).double().cpu().numpy()
-        translation = (result.centroid + result.pose.translation).double().cpu().numpy()
+        translation = (result.centroid + result.pose.translation.double()).cpu().numpy()
         size = result.pose.size.double().cpu().numpy()
         residual = result.residual.double().cpu().numpy()
         num_points = result.num_points.cpu().numpy()
+        refined = result.refined.cpu().numpy()
         estimates = {}
         for row, obs in enumerate(observations):
             instance = frame.instances[obs.index]
@@ -278,7 +354,7 @@ class PoseEstimator:
                 instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
                 rotation=FLIP_XY @ camera_to_object[row].T, translation=FLIP_XY @ translation[row],
                 size=np.abs(size[row]), consistency_residual=float(residual[row]),
-                num_points=int(num_points[row]), refined=result.refined)
+                num_points=int(num_points[row]), refined=bool(refined[row]))
         return estimates
 
     def _too_few_points(self, index: int, frame: FrameInput, points: np.ndarray) -> ObjectEstimate:
