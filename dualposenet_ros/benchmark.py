@@ -6,6 +6,8 @@ Reports (table on stdout, optional JSON):
 * network latency per batch size (encoder + both decoders);
 * per-frame latency of the whole pipeline for 1/3/6/10 instances, without and with each
   refinement mode, and the peak memory of that run;
+* ``--refine-memory``: peak memory of encoder refinement for 1, 6 and 32 objects, all at once and
+  in the chunks of a memory budget (each measurement in a fresh process);
 * ``--options``: each inference option (precision, backend) against float32: speed and accuracy
   cost (:mod:`dualposenet_ros.option_benchmark`);
 * ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy;
@@ -20,10 +22,13 @@ Timings are medians over ``--repeats`` after warm-up; on CUDA every timing synch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +43,7 @@ from .backends import Backend
 from .network import DualPoseNet
 from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
 from .precision import Precision
+from .refine import RefineSettings, encoder_bytes_per_object, objects_per_chunk, refine_encoder_in_chunks
 from .preprocess import Intrinsics, spherical_maps, spherical_maps_batch, spherical_maps_reference
 
 POINTS_PER_INSTANCE = 5000
@@ -142,6 +148,96 @@ def bench_frames(estimator: PoseEstimator, repeats: int, modes: list[RefineMode]
     return rows
 
 
+REFINE_MEMORY_OBJECTS = (1, 6, 32)
+REFINE_MEMORY_SETTINGS = RefineSettings(learning_rate=1e-5, iterations=2, threshold=0.0)
+"""Two forward passes and one step: the gradient and Adam's moments exist at the step, the peak."""
+
+
+def _current_resident_bytes() -> int:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure_refine_memory(preset: str, objects: int, chunk: int | None, device: str = "cpu") -> dict[str, Any]:
+    """Peak memory of one encoder refinement of ``objects`` random objects, ``chunk`` at a time (None:
+    all at once), above the memory held before it (model and inputs loaded). Run it in a fresh
+    process on the CPU: the peak resident size is a process-lifetime maximum."""
+    torch.manual_seed(0)
+    target = resolve_device(device)
+    model = DualPoseNet(get_preset(preset)).to(target).eval().requires_grad_(False)
+    n, points = model.config.resolution, model.config.num_points
+    inputs = (torch.rand(objects, 1, n, n, device=target) * 0.1, torch.rand(objects, 3, n, n, device=target) - 0.5,
+              torch.randn(objects, points, 3, device=target) * 0.05)
+    if target.type == "cuda":
+        torch.cuda.synchronize(target)
+        baseline = torch.cuda.memory_allocated(target)
+        torch.cuda.reset_peak_memory_stats(target)
+    else:
+        baseline, peak_before = _current_resident_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    result, used = refine_encoder_in_chunks(model, *inputs, REFINE_MEMORY_SETTINGS, chunk=chunk)
+    if target.type == "cuda":
+        torch.cuda.synchronize(target)
+        peak = torch.cuda.max_memory_allocated(target)
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        if peak <= peak_before:
+            raise RuntimeError("refinement did not raise the process's peak memory: the measurement is not valid")
+    return {"preset": preset, "objects": objects, "chunk": used, "device": str(target),
+            "seconds": time.perf_counter() - start, "peak_increase_mb": (peak - baseline) / 2**20,
+            "estimate_mb": encoder_bytes_per_object(model) * min(used, objects) / 2**20,
+            "refined": result.refined is None}
+
+
+def _refine_memory_child(preset: str, objects: int, chunk: int | None, device: str) -> dict[str, Any]:
+    code = (f"import json; from dualposenet_ros.benchmark import measure_refine_memory; "
+            f"print(json.dumps(measure_refine_memory({preset!r}, {objects}, {chunk!r}, {device!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"refinement memory measurement failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_refine_memory_benchmark(presets: list[str], objects: list[int], budget_mb: float, limit_gb: float,
+                                device: str, json_path: Path | None) -> int:
+    """Entry of ``dualposenet benchmark --refine-memory``: each preset and object count all at once
+    (where the estimate stays under ``limit_gb``) and in the chunks of ``budget_mb``."""
+    from tqdm import tqdm
+
+    plans = []
+    for preset in presets:
+        model = DualPoseNet(get_preset(preset))
+        per_object, chunk = encoder_bytes_per_object(model), objects_per_chunk(model, budget_mb)
+        for count in objects:
+            if per_object * count <= limit_gb * 2**30:
+                plans.append((preset, count, None))
+            if chunk is not None and chunk < count:
+                plans.append((preset, count, chunk))
+    rows = []
+    for preset, count, chunk in tqdm(plans, desc="refinement memory", unit="run"):
+        rows.append(_refine_memory_child(preset, count, chunk, device))
+    skipped = [(preset, count) for preset in presets for count in objects
+               if not any(r["preset"] == preset and r["objects"] == count and r["chunk"] >= count for r in rows)]
+    lines = [f"Encoder refinement memory ({device}; {REFINE_MEMORY_SETTINGS.iterations} iterations; "
+             f"budget {budget_mb:g} MB), peak above the loaded model and inputs:",
+             f"{'model':>8} {'objects':>7} {'chunk':>6} {'peak MB':>9} {'estimate MB':>12} {'MB/object':>10} {'s':>7}"]
+    for row in rows:
+        held = min(row["chunk"], row["objects"])
+        lines.append(f"{row['preset']:>8} {row['objects']:>7} {held:>6} {row['peak_increase_mb']:>9.0f} "
+                     f"{row['estimate_mb']:>12.0f} {row['peak_increase_mb'] / held:>10.1f} {row['seconds']:>7.1f}")
+    lines += [f"  not run all at once (estimate over {limit_gb:g} GB): {preset} x {count}" for preset, count in skipped]
+    print("\n".join(lines))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        report = {"refine_memory": {"device": device, "torch": torch.__version__, "budget_mb": budget_mb,
+                                    "limit_gb": limit_gb, "settings": dataclasses.asdict(REFINE_MEMORY_SETTINGS),
+                                    "rows": rows, "not_run_all_at_once": skipped}}
+        json_path.write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def format_report(report: dict[str, Any]) -> str:
     maps = report["spherical_maps"]
     lines = [
@@ -180,6 +276,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--import", dest="import_preset", nargs="?", const="paper", metavar="PRESET",
                         help="time and peak memory of import-tf on a checkpoint of the official layout at this "
                              "preset's size (default paper: 67.8 M parameters) instead")
+    parser.add_argument("--refine-memory", nargs="*", metavar="PRESET",
+                        help="peak memory of encoder refinement at --objects objects for these presets (default "
+                             "compact paper), all at once and in the chunks of --refine-memory-budget, instead")
+    parser.add_argument("--objects", type=int, nargs="+", default=list(REFINE_MEMORY_OBJECTS),
+                        help="--refine-memory: object counts (default 1 6 32)")
+    parser.add_argument("--refine-memory-budget", type=float, default=EstimatorSettings().refine_memory_budget_mb,
+                        metavar="MB", help="--refine-memory: the budget whose chunks are measured (default: the "
+                                           "pipeline's)")
+    parser.add_argument("--refine-memory-limit", type=float, default=8.0, metavar="GB",
+                        help="--refine-memory: measure all objects at once only where the estimate is below this")
     parser.epilog = ("dualposenet benchmark --options [...] compares the inference options (fp32, bf16, int8, "
                      "onnxruntime; see dualposenet benchmark --options --help); dualposenet benchmark --node [...] "
                      "benchmarks the ROS node end to end over DDS (see dualposenet benchmark --node --help)")
@@ -190,6 +296,10 @@ def run(args: argparse.Namespace) -> int:
         from .import_benchmark import run_import_benchmark
 
         return run_import_benchmark(args.import_preset, args.json)
+    if args.refine_memory is not None:
+        return run_refine_memory_benchmark(args.refine_memory or ["compact", "paper"], args.objects,
+                                           args.refine_memory_budget, args.refine_memory_limit,
+                                           str(resolve_device(args.device)), args.json)
     device = resolve_device(args.device)
     settings = EstimatorSettings(amp=args.amp)
     choice = dict(precision=args.precision, backend=args.backend)

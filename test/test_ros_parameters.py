@@ -75,7 +75,7 @@ def test_every_problem_is_listed_by_name():
                   marker_lifetime=-1.0, max_image_pixels=0, refine__mode="both", min_points=-1, passes=0,
                   refine__feature__learning_rate=0.0, warning_period=0.0, seed=-1, refine__encoder__iterations=20000,
                   refine__feature__threshold=float("nan"), max_instances=0, refine__time_budget=-1.0,
-                  checkpoint="/nonexistent/model")
+                  refine__memory_budget_mb=-1.0, checkpoint="/nonexistent/model")
     with pytest.raises(ParameterError) as error:
         validate(bad)
     message = str(error.value)
@@ -86,7 +86,7 @@ def test_every_problem_is_listed_by_name():
                  "refine.feature.learning_rate must be in [1e-09, 1]", "warning_period", "seed must be in [0, ",
                  "refine.encoder.iterations must be in [0, 1000], got 20000", "refine.feature.threshold must be a "
                  "finite number", "max_instances must be in [1, 1000]", "refine.time_budget must be in [0, 3600]",
-                 "checkpoint '/nonexistent/model' not found"]:
+                 "refine.memory_budget_mb must be in [0, 1e+07]", "checkpoint '/nonexistent/model' not found"]:
         assert text in message, text
 
 
@@ -190,6 +190,10 @@ def test_runtime_changes_of_estimator_settings(rclpy_context):
         assert node.settings.refine is RefineMode.FEATURE
         (result,) = node.set_parameters([Parameter("refine.time_budget", value=0.5)])
         assert result.successful and node.settings.refine_time_budget == 0.5
+        (result,) = node.set_parameters([Parameter("refine.memory_budget_mb", value=512)])  # int for a double
+        assert result.successful and node.settings.refine_memory_budget_mb == 512.0
+        (result,) = node.set_parameters([Parameter("refine.memory_budget_mb", value=-1.0)])
+        assert not result.successful and node.settings.refine_memory_budget_mb == 512.0
         (result,) = node.set_parameters([Parameter("sync.mode", value="approximate")])
         assert not result.successful and "read-only" in result.reason
     finally:

@@ -234,6 +234,9 @@ def _estimator_specs() -> tuple[Spec, ...]:
              "encoder or feature.", True, choices=tuple(mode.value for mode in RefineMode)),
         Spec("refine.time_budget", NODE_REFINE_TIME_BUDGET, "Seconds refinement may take per frame; when spent, "
              "refinement stops and keeps the best pose so far (0 = no limit).", True, 0.0, 3600.0),
+        Spec("refine.memory_budget_mb", float(defaults.refine_memory_budget_mb), "Memory encoder refinement may "
+             "hold (MB): objects are refined in chunks that fit (about 5 encoders each); running out of memory "
+             "halves the chunk (0 = all at once).", True, 0.0, 1e7),
         *(spec for mode, settings in (("encoder", encoder), ("feature", feature)) for spec in (
             Spec(f"refine.{mode}.learning_rate", float(settings.learning_rate),
                  f"Adam learning rate of {mode} refinement.", True, 1e-9, 1.0),
@@ -313,7 +316,8 @@ may change at run time (the next frame uses them)."""
 
 ESTIMATOR_PARAMETERS: tuple[str, ...] = ("min_points", "passes", "inlier_radius", "seed", "amp", "residual_points",
                                          "refine.mode",
-                                         "refine.time_budget", "refine.encoder.learning_rate",
+                                         "refine.time_budget", "refine.memory_budget_mb",
+                                         "refine.encoder.learning_rate",
                                          "refine.encoder.iterations", "refine.encoder.threshold",
                                          "refine.feature.learning_rate", "refine.feature.iterations",
                                          "refine.feature.threshold")
@@ -465,6 +469,7 @@ def estimator_settings(values: Mapping[str, Any]) -> Any:
             inlier_radius=float(values["inlier_radius"]), seed=int(values["seed"]), amp=bool(values["amp"]),
             refine=RefineMode.parse(str(values["refine.mode"]).strip().lower()),
             refine_time_budget=float(values["refine.time_budget"]),
+            refine_memory_budget_mb=float(values["refine.memory_budget_mb"]),
             residual_points=int(values["residual_points"]),
             refine_encoder=RefineSettings(float(values["refine.encoder.learning_rate"]),
                                           int(values["refine.encoder.iterations"]),
