@@ -52,3 +52,18 @@ def test_accuracy_of_each_option_on_fresh_synthetic_images(tmp_path) -> None:
     # Same float32 network in another runtime: the same poses, so the same mAP.
     assert accuracy["onnxruntime"]["difference"]["rotation_deg_max"] < 0.01
     assert accuracy["onnxruntime"]["map"] == pytest.approx(accuracy["fp32"]["map"], abs=0.5)
+
+
+def test_refine_memory_grows_with_the_objects_held_at_once(tmp_path) -> None:
+    """Two objects at once hold about two encoders' state; in chunks of one, about one (measured
+    in the same run, each in a fresh process); the estimate per object is the measured order."""
+    out = tmp_path / "refine_memory.json"
+    one_object_mb = 39.1  # compact encoder: 2.05 M parameters x 4 bytes x 5 copies
+    assert main(["benchmark", "--refine-memory", "compact", "--objects", "2", "--refine-memory-budget",
+                 str(1.5 * one_object_mb), "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())["refine_memory"]
+    rows = {row["chunk"]: row for row in report["rows"]}
+    assert set(rows) == {2, 1} and all(row["objects"] == 2 and row["refined"] for row in rows.values())
+    assert rows[2]["estimate_mb"] == pytest.approx(2 * one_object_mb, rel=0.01)
+    assert rows[1]["peak_increase_mb"] < rows[2]["peak_increase_mb"]
+    assert rows[2]["peak_increase_mb"] - rows[1]["peak_increase_mb"] == pytest.approx(one_object_mb, rel=0.5)

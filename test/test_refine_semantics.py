@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.estimates import FrameInput, RefineMode
+from dualposenet_ros.estimates import RefineMode
 from dualposenet_ros.losses import consistency_loss, explicit_canonical_points
 from dualposenet_ros.network import DualPoseNet
 from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
