@@ -11,7 +11,8 @@ The folder is ``DATA/segmentation_results/<REAL275|CAMERA25>`` (the original's l
 released files go), else ``DATA/segmentation_results/<split tag>`` (the project's generated data),
 or ``--segmentation``. ``image_path`` is looked up relative to the working folder (the released
 files' ``data/real/test/scene_1/0000``), then to ``DATA`` and its parent, with the dataset folder
-spelled ``Real``/``real`` or ``CAMERA``/``camera``. A file that cannot be read or whose image is
+spelled ``Real``/``real`` or ``CAMERA``/``camera``, then from the dataset folder on
+(:func:`~dualposenet_ros.data.nocs_io.image_prefix_candidates`). A file that cannot be read or whose image is
 missing is skipped with a warning that names it, and counted. Images are read by a thread pool
 while the network runs.
 """
@@ -135,7 +136,7 @@ def load_image(path: Path, data_root: Path, intrinsics: Intrinsics) -> LoadedIma
     if prefix is None:
         tried = nocs_io.image_prefix_candidates(segmentation["image_path"], bases)
         raise SkippedImage("image not found", f"no {tried[0]}_color.png for image_path "
-                           f"{segmentation['image_path']!r} (also tried {len(tried) - 1} other spellings/folders)")
+                           f"{segmentation['image_path']!r} (nor in {len(tried) - 1} other folders and spellings)")
     try:
         rgb = nocs_io.read_color(prefix.with_name(f"{prefix.name}_color.png"))
         depth = nocs_io.read_depth(prefix.with_name(f"{prefix.name}_depth.png")).astype(np.float32) / 1000.0
@@ -221,9 +222,11 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
         "skipped_files": dict(report.counts), "warnings": report.lines()}
     if not counts["images"]:
         if not paths:
+            released = data_root / "segmentation_results" / dataset
             summary["why"] = (f"no {SEGMENTATION_PATTERN} files in {folder}" if folder.is_dir() else
-                              f"no segmentation folder {folder} (the original's layout: "
-                              f"DATA/segmentation_results/{dataset}/; or give --segmentation)")
+                              f"no segmentation folder {folder}" + (
+                                  "" if segmentation_dir is not None or folder == released else
+                                  f" nor {released} (the original's layout)") + "; or give --segmentation")
         else:
             summary["why"] = f"all {len(paths)} segmentation files were skipped: " + "; ".join(report.lines())
     return summary

@@ -198,4 +198,10 @@ def test_image_path_spellings(tmp_path):
     assert nocs_io.find_image_prefix("data/real/test/scene_2/0000", bases) is None
     candidates = nocs_io.image_prefix_candidates("data/real/test/scene_2/0000", bases)
     assert candidates[0] == tmp_path / "cwd" / "data" / "real" / "test" / "scene_2" / "0000"
-    assert len(candidates) == 6  # 3 bases x 2 spellings
+    # 3 bases x 2 spellings, with and without the leading 'data/'; base/data/real... comes twice, once kept
+    assert len(candidates) == 10
+    # A dataset root named otherwise (here NOCS/): image_path from its dataset folder on, relative to --data.
+    (tmp_path / "NOCS" / "Real" / "test" / "scene_4").mkdir(parents=True)
+    (tmp_path / "NOCS" / "Real" / "test" / "scene_4" / "0004_color.png").touch()
+    assert nocs_io.find_image_prefix("data/real/test/scene_4/0004", (tmp_path / "cwd", tmp_path / "NOCS")) == \
+        tmp_path / "NOCS" / "Real" / "test" / "scene_4" / "0004"

@@ -482,17 +482,21 @@ _DATASET_SPELLINGS: dict[str, tuple[str, ...]] = {"real": ("Real", "real"), "cam
 
 def image_prefix_candidates(image_path: str, bases: Sequence[PathLike]) -> list[Path]:
     """Where a result file's ``image_path`` (e.g. ``data/real/test/scene_1/0000``) may point: joined to each
-    base folder in turn, its dataset folder in each known spelling (the file's own first)."""
+    base folder in turn, its dataset folder in each known spelling (the file's own first); then the same
+    from the dataset folder on (``real/test/scene_1/0000``), for a dataset root not named as in the file."""
     parts = PurePosixPath(str(image_path).replace("\\", "/")).parts
     variants = [parts]
     for position, part in enumerate(parts):
         spellings = _DATASET_SPELLINGS.get(part.lower())
         if spellings:
-            variants = [parts[:position] + (name,) + parts[position + 1:] for name in dict.fromkeys((part, *spellings))]
+            names = dict.fromkeys((part, *spellings))
+            variants = [parts[:position] + (name,) + parts[position + 1:] for name in names]
+            if position:
+                variants += [(name,) + parts[position + 1:] for name in names]
             break
     candidates: list[Path] = []
-    for base in bases:
-        for variant in variants:
+    for variant in variants:
+        for base in bases:
             candidate = Path(base).joinpath(*variant) if variant else Path(base)
             if candidate not in candidates:
                 candidates.append(candidate)
