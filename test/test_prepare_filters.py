@@ -109,10 +109,11 @@ def test_filters_are_settings(tmp_path):
     assert summary.instances == 4 + 3  # image 0 whole; the bowls of images 1-3
 
 
-def test_cli_prints_each_skip_and_writes_where_train_looks(tmp_path, capsys):
+def test_cli_prints_each_skip_and_writes_where_train_looks(tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
     build_filter_dataset(root)
-    assert main(["prepare", "--data", str(root), "--dataset", "CAMERA25", "--split", "val", "--workers", "1",
+    monkeypatch.chdir(tmp_path)  # --data defaults to data, as the original's folder
+    assert main(["prepare", "--dataset", "CAMERA25", "--split", "val", "--workers", "1",
                  "--resolution", "16", "--num-points", "64", "--no-progress"]) == 0
     out = capsys.readouterr().out
     for line in ("skipped 3 image(s):", "  oversized_mask_box: 2", "  missing_file: 1", "  skipped_model: 1",

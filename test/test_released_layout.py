@@ -205,3 +205,17 @@ def test_image_path_spellings(tmp_path):
     (tmp_path / "NOCS" / "Real" / "test" / "scene_4" / "0004_color.png").touch()
     assert nocs_io.find_image_prefix("data/real/test/scene_4/0004", (tmp_path / "cwd", tmp_path / "NOCS")) == \
         tmp_path / "NOCS" / "Real" / "test" / "scene_4" / "0004"
+
+
+def test_dataset_folders_in_the_original_scripts_spelling(tmp_path):
+    """The original's preparation script reads data/camera and data/real: those folders are found too."""
+    for folder in ("camera/train/00000", "real/train/scene_1"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "0000_color.png").touch()
+    camera = list(nocs_io.iter_image_records(tmp_path, "CAMERA/train"))
+    real = list(nocs_io.iter_image_records(tmp_path, "Real/train"))
+    assert [record.color for record in camera + real] == [tmp_path / "camera/train/00000/0000_color.png",
+                                                          tmp_path / "real/train/scene_1/0000_color.png"]
+    assert real[0].results_name == "results_real_train_scene_1_0000.pkl"
+    with pytest.raises(FileNotFoundError, match="CAMERA/val or camera/val"):
+        list(nocs_io.iter_image_records(tmp_path, "CAMERA/val"))

@@ -413,7 +413,8 @@ def format_summary(summary: PrepareSummary) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/)")
+    parser.add_argument("--data", default="data",
+                        help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/; default: data)")
     parser.add_argument("--dataset", required=True, choices=sorted(DATASET_FOLDERS),
                         help="CAMERA25 (CAMERA/ folder) or REAL275 (Real/ folder)")
     parser.add_argument("--split", required=True, help="subset folder: train or val (CAMERA), train or test (Real)")
