@@ -41,7 +41,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     # ROS adapter: generated interfaces and wrappers of ROS libraries, then the nodes, then the
     # commands that start nodes.
     ("ros adapter", ["msg.*", "srv.*", "ros", "ros.compat.*", "ros.bag", "ros.conversions", "ros.dds_profile",
-                     "ros.detections", "ros.diagnostics", "ros.entry_point", "ros.latest_frame_slot",
+                     "ros.detections", "ros.diagnostics", "ros.entry_point", "ros.input_completeness",
+                     "ros.latest_frame_slot", "ros.node_statistics", "ros.rate_limited_log", "ros.stamp_order",
                      "ros.parameters", "ros.processes", "ros.segmentation_inputs", "ros.segmentation_outputs",
                      "ros.stage_times"]),
     ("ros nodes", ["ros.node", "ros.synthetic_camera"]),

@@ -9,7 +9,8 @@ Modules: ``node`` (the node and ``main``), ``parameters`` (declaration and valid
 InstanceSegmentation, vision_msgs Detection2DArray + masks, yolo_msgs), ``segmentation_outputs``
 (the same formats written, for the synthetic camera), ``detections`` (the vision_msgs
 Detection3DArray output), ``latest_frame_slot`` (latest-frame-wins hand-over to the
-inference thread), ``diagnostics`` (statistics, /diagnostics, rate-limited logging),
+inference thread), ``node_statistics``, ``input_completeness``, ``stamp_order`` and ``rate_limited_log``
+(what the node watches and how it warns), ``diagnostics`` (its /diagnostics status),
 ``dds_profile`` (the Fast DDS profile for large images), ``entry_point`` (the executables' life cycle),
 ``compat`` (stand-ins for message_filters, tf2_ros and cv_bridge, used only where those are not
 installed), ``synthetic_camera`` (a simulated RGB-D camera with segmentation and ground truth),

@@ -49,13 +49,16 @@ from ..visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .detections import detection3d_array
-from .diagnostics import (OBJECTS_SUBSCRIBERS, STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog,
-                          StampOrder, diagnostic_array)
-from .stage_times import StageTimes, Stopwatch
+from .diagnostics import OBJECTS_SUBSCRIBERS, diagnostic_array
 from .entry_point import run_node
+from .input_completeness import InputCompleteness
 from .latest_frame_slot import LatestFrameSlot
+from .node_statistics import STALE_AFTER, NodeStatistics
 from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
                          estimator_settings, node_parameter_table, output_settings, validate)
+from .rate_limited_log import RateLimitedLog
+from .stage_times import StageTimes, Stopwatch
+from .stamp_order import StampOrder
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:

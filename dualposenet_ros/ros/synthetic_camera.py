@@ -59,7 +59,7 @@ from ..camera import Intrinsics
 from ..categories import category_name
 from ..estimates import EstimateStatus, ObjectEstimate
 from . import conversions, segmentation_outputs
-from .diagnostics import RateLimitedLog
+from .rate_limited_log import RateLimitedLog
 from .parameters import INT_MAX, ParameterTable, Spec
 from .segmentation_inputs import FORMATS, MASKS_TOPIC, segmentation_type
 
