@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .camera import Intrinsics
+from ..core.camera import Intrinsics
 
 __all__ = ["BOX_EDGES", "CATEGORY_COLORS", "box_corners", "draw_estimates", "project_points"]
 
@@ -84,7 +84,7 @@ def draw_estimates(rgb: np.ndarray, estimates: Iterable[Any], intrinsics: Intrin
                    labels: bool = True, axes: bool = True, only_ok: bool = True) -> np.ndarray:
     """A copy of ``rgb`` with each object's 3D box, axes and label (category and score) drawn.
 
-    ``estimates`` are :class:`~dualposenet_ros.estimates.ObjectEstimate` (or anything with
+    ``estimates`` are :class:`~dualposenet_ros.core.estimates.ObjectEstimate` (or anything with
     ``rotation`` (3, 3) object-to-camera, ``translation`` (3,) and ``size`` (3,) in metres, and
     optionally ``category``, ``score`` and ``status``). The box has extents ``size`` along the
     object axes, centred at ``translation``; the axes are 0.6 x the largest extent long. ``color``

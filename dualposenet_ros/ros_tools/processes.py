@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .dds_profile import PROFILE_VARIABLES, use_shipped_profile
+from ..ros.dds_profile import PROFILE_VARIABLES, use_shipped_profile
 
 __all__ = ["ChildProcess", "ProcessError", "TerminateAsInterrupt", "configure_this_process", "executable_command",
            "pick_domain_id", "ros_args", "ros_environment", "stop_all"]

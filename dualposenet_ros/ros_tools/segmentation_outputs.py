@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..categories import category_name
+from ..core.categories import category_name
 
 __all__ = ["COCO_IDS", "SEGMENTER_NAMES", "detections_masks", "instance_segmentation", "yolo_detections"]
 
@@ -30,7 +30,7 @@ COCO_IDS = {"bottle": 39, "cup": 41, "bowl": 45, "laptop": 63}
 
 
 def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
-    from .compat import load_cv_bridge
+    from ..ros.compat import load_cv_bridge
 
     return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
 

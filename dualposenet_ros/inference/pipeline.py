@@ -29,16 +29,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint
-from .estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
-from .frames import FLIP_XY
-from .losses import consistency_loss, explicit_canonical_points
+from ..core.estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
+from ..core.frames import FLIP_XY
+from ..core.rotations import quaternion_to_matrix
+from ..model.checkpoint import load_checkpoint
+from ..model.losses import consistency_loss, explicit_canonical_points
+from ..model.network import DualPoseNet, PoseOutput
+from ..model.precision import Precision
+from ..model.preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps, spherical_maps_batch
 from .backends import Backend, create_backend
-from .network import DualPoseNet, PoseOutput
-from .precision import Precision
-from .preprocess import backproject, normalize_rgb, sample_point_indices, spherical_maps, spherical_maps_batch
 from .refine import ENCODER_DEFAULTS, FEATURE_DEFAULTS, RefineSettings, refine_encoder, refine_feature
-from .rotations import quaternion_to_matrix
 
 LOGGER = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class PoseEstimator:
                         backend: Backend | str = Backend.TORCH) -> "PoseEstimator":
         """Load a checkpoint (default: the shipped model) onto ``device``."""
         if path is None:
-            from .models import default_checkpoint
+            from ..models import default_checkpoint
 
             path = default_checkpoint()
         model, _ = load_checkpoint(path)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .choice import Choice
+from ..core.choice import Choice
 from .network import DualPoseNet
 
 __all__ = ["BFloat16Linear", "Precision", "reduced_precision_copy"]

@@ -45,8 +45,8 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call, vmap
 
-from .losses import consistency_loss, explicit_canonical_points
-from .network import DualPoseNet, PoseOutput
+from ..model.losses import consistency_loss, explicit_canonical_points
+from ..model.network import DualPoseNet, PoseOutput
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``dualposenet test``: the three test phases of the original code base, one code path.
 
 For every image of the chosen dataset it reads the segmentation result (public Mask R-CNN
-format), the colour and depth images, runs the shared :class:`~dualposenet_ros.pipeline.PoseEstimator`
+format), the colour and depth images, runs the shared :class:`~dualposenet_ros.inference.pipeline.PoseEstimator`
 with the phase's refinement mode, and writes a pose-result pickle in the public format
 (``pred_RTs`` in the optical camera frame like the public files, scale folded in; ``pred_scales``
 normalised), ready for ``dualposenet evaluate``. Images are read by a thread pool while the network runs.
@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .categories import CATEGORIES
-from .data import nocs_io
-from .estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
-from .frames import public_pose_matrix
-from .pipeline import EstimatorSettings, PoseEstimator
-from .camera import Intrinsics
+from ..core.camera import Intrinsics
+from ..core.categories import CATEGORIES
+from ..core.estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
+from ..core.frames import public_pose_matrix
+from ..data import nocs_io
+from ..inference.pipeline import EstimatorSettings, PoseEstimator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
 
 
 def _save_picture(frame: FrameInput, estimates: list[ObjectEstimate], path: Path) -> None:
-    from .visualize import draw_estimates
+    from ..inference.visualize import draw_estimates
 
     path.parent.mkdir(parents=True, exist_ok=True)
     nocs_io.write_color(path, draw_estimates(frame.rgb, estimates, frame.intrinsics))
@@ -165,7 +165,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--visualize", type=int, default=4, metavar="N",
                         help="write the first N images with projected boxes to OUT/pictures")
     parser.add_argument("--evaluate", action="store_true", help="evaluate the written results at the end")
-    refine = parser.add_argument_group("refinement settings of the phase's mode (defaults: dualposenet_ros/refine.py)")
+    refine = parser.add_argument_group("refinement settings of the phase's mode "
+                                       "(defaults: dualposenet_ros/inference/refine.py)")
     refine.add_argument("--refine-lr", type=float)
     refine.add_argument("--refine-iterations", type=int)
     refine.add_argument("--refine-threshold", type=float)
@@ -200,8 +201,8 @@ def run(args: argparse.Namespace) -> int:
     for reason, count in summary["skipped"].items():
         print(f"  not estimated: {count} x {reason}")
     if args.evaluate:
-        from .evaluation import evaluate_results, load_results
-        from .evaluation.report import format_table
+        from ..evaluation import evaluate_results, load_results
+        from ..evaluation.report import format_table
 
         results, sources = load_results(out_dir, progress=False)
         print(format_table(evaluate_results(results, sources)))

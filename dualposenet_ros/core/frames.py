@@ -4,7 +4,7 @@ Two camera frames appear in this project:
 
 * the **optical frame** (REP 103/105): x right, y down, z forward, i.e. the pixel back-projection
   ``x = (u - cx) z / fx, y = (v - cy) z / fy`` without negation. Every ROS message, every public
-  Python result of :mod:`dualposenet_ros.pipeline` **and every public NOCS pose file** (``gt_RTs``
+  Python result of :mod:`dualposenet_ros.inference.pipeline` **and every public NOCS pose file** (``gt_RTs``
   and ``pred_RTs`` of the ``gts/`` and result pickles) is in this frame;
 * the **NOCS camera frame**, in which the network works: the optical frame rotated 180 degrees
   about z (x left, y up, z forward), i.e. back-projected x and y are negated. It never leaves the

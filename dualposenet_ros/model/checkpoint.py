@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import ModelConfig
+from ..core.config import ModelConfig
 from .network import DualPoseNet
 
 FORMAT_NAME = "dualposenet_ros.checkpoint"

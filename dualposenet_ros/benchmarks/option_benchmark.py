@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backends import Backend
-from .estimates import ObjectEstimate
-from .precision import Precision
+from ..core.estimates import ObjectEstimate
+from ..inference.backends import Backend
+from ..model.precision import Precision
 
 __all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_difference", "run", "run_option_benchmark"]
 
@@ -123,9 +123,9 @@ def _timings(estimators: dict[str, Any], repeats: int, counts: tuple[int, ...]) 
 
 
 def _accuracy(estimators: dict[str, Any], images: int, scratch: Path) -> dict[str, dict[str, Any]]:
-    from .data.synth.writer import SynthSettings, generate_dataset
-    from .evaluation import evaluate_results, load_results
-    from .phases import run_phase
+    from ..data.synth.writer import SynthSettings, generate_dataset
+    from ..evaluation import evaluate_results, load_results
+    from ..research.phases import run_phase
 
     data = scratch / "synth"
     scenes = max(1, (images + 1) // 2)
@@ -197,17 +197,17 @@ def run(args: argparse.Namespace) -> int:
 
 def run_option_benchmark(args: argparse.Namespace) -> int:
     """``args``: options, preset, checkpoint, device, repeats, accuracy (images), json."""
-    from .checkpoint import load_checkpoint
-    from .config import get_preset
-    from .network import DualPoseNet
-    from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
+    from ..core.config import get_preset
+    from ..inference.pipeline import EstimatorSettings, PoseEstimator, resolve_device
+    from ..model.checkpoint import load_checkpoint
+    from ..model.network import DualPoseNet
 
     options = [parse_option(name) for name in args.options]
     if not options or options[0].name != "fp32":
         options = [parse_option("fp32")] + [option for option in options if option.name != "fp32"]
     device = resolve_device(args.device)
     if args.checkpoint or args.accuracy:
-        from .models import default_checkpoint
+        from ..models import default_checkpoint
 
         source = args.checkpoint or default_checkpoint()
         model, _ = load_checkpoint(source)

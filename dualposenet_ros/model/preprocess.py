@@ -2,7 +2,7 @@
 
 Everything here follows the DualPoseNet reference pre-processing, quirks included, because the
 official weights were trained on its outputs. Points are in the NOCS camera frame (x left, y up,
-z forward; see :mod:`dualposenet_ros.frames`).
+z forward; see :mod:`dualposenet_ros.core.frames`).
 
 Spherical maps have three implementations with identical outputs: :func:`spherical_maps_reference`
 (the per-point loop, the definition), :func:`spherical_maps` (vectorised NumPy, one instance) and
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .camera import Distortion, Intrinsics
+from ..core.camera import Distortion, Intrinsics
 
 __all__ = [
     "RGB_MEAN",

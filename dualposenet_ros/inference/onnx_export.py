@@ -11,7 +11,7 @@ with B and P dynamic. The spherical convolutions run as matrix products with pre
 Legendre tables (``spherical.py``), so only standard operators appear (MatMul, Reshape,
 Transpose, PRelu, AveragePool, Gemm, ...): ONNX Runtime runs the file on any execution provider,
 and TensorRT builds an engine from it. Pre-processing (back-projection, spherical maps) and the
-three centring passes stay in Python (:mod:`dualposenet_ros.pipeline`), which calls the graph.
+three centring passes stay in Python (:mod:`dualposenet_ros.inference.pipeline`), which calls the graph.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .network import DualPoseNet
+from ..model.network import DualPoseNet
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "OPSET", "configure_parser", "cpu_model", "export_onnx",
            "max_output_difference", "run"]
@@ -108,8 +108,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .checkpoint import load_checkpoint
-    from .models import default_checkpoint
+    from ..model.checkpoint import load_checkpoint
+    from ..models import default_checkpoint
 
     source = args.checkpoint or default_checkpoint()
     model, _ = load_checkpoint(source)

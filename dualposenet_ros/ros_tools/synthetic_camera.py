@@ -55,13 +55,14 @@ from std_msgs.msg import Header
 
 from dualposenet_ros.msg import ObjectPoseArray
 
-from ..camera import Intrinsics
-from ..categories import category_name
-from ..estimates import EstimateStatus, ObjectEstimate
-from . import conversions, segmentation_outputs
-from .rate_limited_log import RateLimitedLog
-from .parameters import INT_MAX, ParameterTable, Spec
-from .segmentation_inputs import FORMATS, MASKS_TOPIC, segmentation_type
+from ..core.camera import Intrinsics
+from ..core.categories import category_name
+from ..core.estimates import EstimateStatus, ObjectEstimate
+from ..ros import conversions
+from ..ros.parameters import INT_MAX, ParameterTable, Spec
+from ..ros.rate_limited_log import RateLimitedLog
+from ..ros.segmentation_inputs import FORMATS, MASKS_TOPIC, segmentation_type
+from . import segmentation_outputs
 
 __all__ = [
     "FRAME_ID",
@@ -257,7 +258,7 @@ def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height:
 
 
 def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
-    from .compat import load_cv_bridge
+    from ..ros.compat import load_cv_bridge
 
     return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
 
@@ -482,7 +483,7 @@ def _spin_until_done(node: Any) -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``synthetic_camera`` executable."""
-    from .entry_point import run_node
+    from ..ros.entry_point import run_node
 
     return run_node(NODE_NAME, SyntheticCamera, _spin_until_done, (ValueError,), args)
 

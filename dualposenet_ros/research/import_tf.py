@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, save_state
-from .config import ModelConfig
-from .network import DualPoseNet
+from ..core.config import ModelConfig
+from ..model.checkpoint import CheckpointError, save_state
+from ..model.network import DualPoseNet
 from .tf_checkpoint import TFCheckpoint, TFCheckpointError
 
 SOURCE_FORMAT = "tensorflow-v2-checkpoint"

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.transform import Rotation
 
-from .estimates import EstimateStatus, ObjectEstimate
+from ..core.estimates import EstimateStatus, ObjectEstimate
 
 __all__ = ["Track", "Tracker", "TrackerSettings", "align_about_y", "gate"]
 

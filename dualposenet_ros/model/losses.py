@@ -11,8 +11,8 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
+from ..core.rotations import quaternion_to_matrix
 from .network import NetworkOutput
-from .rotations import quaternion_to_matrix
 
 SCALE_EPS = 1e-10
 """Added to the object scale before dividing, as the reference does, so a zero size stays finite."""

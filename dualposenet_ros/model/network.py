@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from ..core.config import ModelConfig
 from .spherical import SphericalConv, SphericalPool
 
 QUATERNION_EPS = 1e-10

@@ -2,7 +2,7 @@
 
 The official checkpoint cannot be shipped or downloaded in a test, so a checkpoint with its exact
 layout (the 75 variables of ``ModelConfig.paper()``, 67.8 M float32 parameters, about 271 MB) is
-written with random values by :func:`~dualposenet_ros.tf_checkpoint.write_checkpoint`. The import
+written with random values by :func:`~dualposenet_ros.research.tf_checkpoint.write_checkpoint`. The import
 then runs in a fresh Python process, so its peak resident memory is measured alone: the report gives
 the peak minus the process's memory just before the import started (libraries loaded), and that
 figure over the size of the checkpoint's data file.
@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .config import ModelConfig, get_preset
+from ..core.config import ModelConfig, get_preset
 
 DATA_SUFFIX = ".data-00000-of-00001"
 
 
 def write_layout_checkpoint(prefix: Path, config: ModelConfig, seed: int = 0) -> int:
     """Write a checkpoint with the official variable names and shapes for ``config``; returns its data bytes."""
-    from .import_tf import weight_map
-    from .tf_checkpoint import write_checkpoint
+    from ..research.import_tf import weight_map
+    from ..research.tf_checkpoint import write_checkpoint
 
     rng = np.random.default_rng(seed)
     arrays = {spec.tf_name: rng.standard_normal(spec.tf_shape, dtype=np.float32) * 0.01
@@ -49,7 +49,7 @@ def _resident_bytes() -> int:
 
 def _child(prefix: str, out: str) -> dict[str, Any]:
     """Run one import in this (fresh) process and measure it."""
-    from .import_tf import import_tf_checkpoint  # loads torch, safetensors... before the baseline
+    from ..research.import_tf import import_tf_checkpoint  # loads torch, safetensors... before the baseline
 
     before = _resident_bytes()
     start = time.perf_counter()
@@ -64,7 +64,8 @@ def measure_import(config: ModelConfig, workdir: Path) -> dict[str, Any]:
     """Write a checkpoint of ``config``'s layout under ``workdir``, import it in a child process, measure."""
     prefix = workdir / "model-30"
     data_bytes = write_layout_checkpoint(prefix, config)
-    command = [sys.executable, "-m", "dualposenet_ros.import_benchmark", str(prefix), str(workdir / "imported")]
+    command = [sys.executable, "-m", "dualposenet_ros.benchmarks.import_benchmark", str(prefix),
+               str(workdir / "imported")]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"import benchmark child failed: {result.stderr.strip()[-2000:]}")

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
-from .parameters import reliable_input_overrides
-from .stage_times import STAGE_KEY_PREFIX, parse_stage_value
+from ..ros.diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
+from ..ros.parameters import reliable_input_overrides
+from ..ros.stage_times import STAGE_KEY_PREFIX, parse_stage_value
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
@@ -278,7 +278,7 @@ def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, st
     """(checkpoint for the node or None for the shipped one, description)."""
     if args.checkpoint:
         return str(Path(args.checkpoint).expanduser().resolve()), str(args.checkpoint)
-    from ..checkpoint import checkpoint_files
+    from ..model.checkpoint import checkpoint_files
     from ..models import default_checkpoint
 
     weights, config = checkpoint_files(default_checkpoint())
@@ -286,9 +286,9 @@ def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, st
         return None, f"shipped model {default_checkpoint().name}"
     import torch
 
-    from ..checkpoint import save_checkpoint
-    from ..config import get_preset
-    from ..network import DualPoseNet
+    from ..core.config import get_preset
+    from ..model.checkpoint import save_checkpoint
+    from ..model.network import DualPoseNet
 
     torch.manual_seed(0)
     path = scratch / f"random_{args.preset}"

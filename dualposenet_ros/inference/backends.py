@@ -1,8 +1,8 @@
 """Inference backends of the un-refined network passes: PyTorch or ONNX Runtime.
 
-:class:`~dualposenet_ros.pipeline.PoseEstimator` runs every centring pass through one backend:
-``torch`` (the model itself, or a reduced-precision copy, see :mod:`dualposenet_ros.precision`)
-or ``onnxruntime`` (the model exported by :mod:`dualposenet_ros.onnx_export`, run by an ONNX
+:class:`~dualposenet_ros.inference.pipeline.PoseEstimator` runs every centring pass through one backend:
+``torch`` (the model itself, or a reduced-precision copy, see :mod:`dualposenet_ros.model.precision`)
+or ``onnxruntime`` (the model exported by :mod:`dualposenet_ros.inference.onnx_export`, run by an ONNX
 Runtime session on the CPU, or on CUDA where onnxruntime-gpu provides it). Both return the same
 :class:`NetworkResult`. Test-time refinement needs gradients, which an ONNX Runtime session does
 not give: it always runs on the PyTorch model the estimator keeps (the backend only provides the
@@ -17,9 +17,9 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import torch
 
-from .choice import Choice
-from .network import DualPoseNet, PoseOutput
-from .precision import Precision, reduced_precision_copy
+from ..core.choice import Choice
+from ..model.network import DualPoseNet, PoseOutput
+from ..model.precision import Precision, reduced_precision_copy
 
 __all__ = ["Backend", "NetworkResult", "InferenceBackend", "OnnxRuntimeBackend", "TorchBackend", "create_backend"]
 

@@ -45,15 +45,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
-from .parameters import reliable_input_overrides
+from ..ros.diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
+from ..ros.parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
                         ros_args, stop_all, TerminateAsInterrupt)
 
 __all__ = ["DemoError", "configure_parser", "run"]
 
 NODE_EXECUTABLE = ("dualposenet_node", "dualposenet_ros.ros.node")
-CAMERA_EXECUTABLE = ("synthetic_camera", "dualposenet_ros.ros.synthetic_camera")
+CAMERA_EXECUTABLE = ("synthetic_camera", "dualposenet_ros.ros_tools.synthetic_camera")
 NODE_NAME = "dualposenet"
 OBJECTS_TOPIC = "/dualposenet/objects"
 DEBUG_IMAGE_TOPIC = "/dualposenet/debug_image"
@@ -82,7 +82,7 @@ def node_parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_checkpoint(checkpoint: str | None) -> None:
     """Fail early, with the fix, when the model files are not there."""
-    from ..checkpoint import checkpoint_files
+    from ..model.checkpoint import checkpoint_files
 
     if checkpoint:
         weights, config = checkpoint_files(Path(checkpoint).expanduser())
@@ -284,7 +284,7 @@ def _recorded_estimates(bag_path: Path) -> dict[int, list[Any]]:
 
 
 def _bag_intrinsics(bag_path: Path) -> Any:
-    from ..camera import Intrinsics
+    from ..core.camera import Intrinsics
     from .bag import deserialize, read_messages
 
     for message in read_messages(bag_path, ["/color/camera_info"]):
@@ -374,8 +374,8 @@ def _report(args: argparse.Namespace, outcome: Outcome, out: Path) -> dict[str, 
 def _write_images(collected: Collected, out: Path) -> None:
     import cv2
 
-    from ..visualize import draw_estimates
-    from .conversions import color_from_image
+    from ..inference.visualize import draw_estimates
+    from ..ros.conversions import color_from_image
 
     if collected.debug_image is None:
         print("No debug image arrived (publish.debug_image false?): no PNG written")

@@ -18,7 +18,7 @@ from .choice import Choice
 
 
 class RefineMode(Choice):
-    """Test-time refinement of pose consistency (:mod:`dualposenet_ros.refine`)."""
+    """Test-time refinement of pose consistency (:mod:`dualposenet_ros.inference.refine`)."""
 
     NONE = "none"
     ENCODER = "encoder"  # fine-tune the encoder per instance, weights restored afterwards
@@ -30,7 +30,7 @@ class EstimateStatus(enum.IntEnum):
 
     OK = 0
     TOO_FEW_POINTS = 1
-    LOW_SCORE = 2  # gated: segmentation score below the minimum (dualposenet_ros.tracking.gate)
+    LOW_SCORE = 2  # gated: segmentation score below the minimum (dualposenet_ros.inference.tracking.gate)
     HIGH_RESIDUAL = 3  # gated: consistency residual above the maximum
 
 
@@ -82,7 +82,7 @@ class ObjectEstimate:
     refined: bool = False
     status: EstimateStatus = EstimateStatus.OK
     handle_visible: bool = True  # known for ground truth only; estimates keep the default
-    track_id: int = 0  # identity across frames (dualposenet_ros.tracking); 0 = not tracked
+    track_id: int = 0  # identity across frames (dualposenet_ros.inference.tracking); 0 = not tracked
 
     @property
     def rotation_symmetric(self) -> bool:

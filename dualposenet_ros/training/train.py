@@ -8,7 +8,7 @@ recipe (lr, schedule in steps) is the same for any number of GPUs.
 A run directory holds:
 
 * ``model.safetensors`` + ``model.json``: the latest weights (a checkpoint
-  :func:`~dualposenet_ros.checkpoint.load_checkpoint` reads from the run directory itself);
+  :func:`~dualposenet_ros.model.checkpoint.load_checkpoint` reads from the run directory itself);
 * ``checkpoints/epoch_XXXX.{safetensors,json}``: the weights after each epoch;
 * ``training_state.pt``: what ``--resume`` needs besides the weights (optimizer, grad scaler,
   step, epoch, position inside the epoch, RNG states), tensors and plain Python values only, read
@@ -42,7 +42,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .config import ModelConfig, load_config
+from ..core.config import ModelConfig, load_config
 
 STATE_FILE = "training_state.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -192,7 +192,7 @@ def _autocast(device: torch.device, train: Mapping[str, Any]) -> contextlib.Abst
 
 def _losses(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], device: torch.device,
             train: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    from .losses import training_loss
+    from ..model.losses import training_loss
 
     with _autocast(device, train):
         output = model(batch["distance_map"], batch["rgb_map"], batch["points"])
@@ -228,7 +228,7 @@ class MetricsLog:
 def _save(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
           position: Mapping[str, int], metadata: Mapping[str, Any], epoch_checkpoint: bool) -> None:
     """Weights (safetensors + JSON) and the resumable state, written atomically, weights first."""
-    from .checkpoint import save_checkpoint
+    from ..model.checkpoint import save_checkpoint
 
     meta = {**metadata, **position}
     save_checkpoint(run_dir / f"{MODEL_STEM}.safetensors", model, meta)
@@ -288,9 +288,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     """Run (or resume) training; returns a summary (final step, last losses, throughput)."""
     from tqdm import tqdm
 
-    from .checkpoint import read_checkpoint_config, read_weights, load_state_into
-    from .data.instances import ColorJitter, InstanceDataset
-    from .network import DualPoseNet
+    from ..data.instances import ColorJitter, InstanceDataset
+    from ..model.checkpoint import read_checkpoint_config, read_weights, load_state_into
+    from ..model.network import DualPoseNet
 
     run_dir = Path(options.out)
     if options.threads:

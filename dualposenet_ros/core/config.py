@@ -31,7 +31,7 @@ _INT_TUPLES = ("filters", "pool_after", "fusion_layers", "head_hidden", "implici
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes of :class:`~dualposenet_ros.network.DualPoseNet`; the defaults are the paper's."""
+    """Sizes of :class:`~dualposenet_ros.model.network.DualPoseNet`; the defaults are the paper's."""
 
     resolution: int = 64
     """Side n of the n x n spherical input maps (Driscoll-Healy grid)."""

@@ -7,9 +7,9 @@ Reports (table on stdout, optional JSON):
 * per-frame latency of the whole pipeline for 1/3/6/10 instances, without and with each
   refinement mode, and the peak memory of that run;
 * ``--options``: each inference option (precision, backend) against float32: speed and accuracy
-  cost (:mod:`dualposenet_ros.option_benchmark`);
+  cost (:mod:`dualposenet_ros.benchmarks.option_benchmark`);
 * ``--node``: end-to-end latency and throughput of the ROS node over DDS (needs rclpy;
-  :mod:`dualposenet_ros.ros.node_benchmark`).
+  :mod:`dualposenet_ros.ros_tools.node_benchmark`).
 
 The command line routes ``--options`` and ``--node`` to those modules (``cli.ROUTES``), so this
 one imports neither (nor any ROS code).
@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import get_preset
-from .estimates import FrameInput, InstanceInput, RefineMode
-from .backends import Backend
-from .network import DualPoseNet
-from .pipeline import EstimatorSettings, PoseEstimator, resolve_device
-from .precision import Precision
-from .preprocess import Intrinsics, spherical_maps, spherical_maps_batch, spherical_maps_reference
+from ..core.config import get_preset
+from ..core.estimates import FrameInput, InstanceInput, RefineMode
+from ..inference.backends import Backend
+from ..inference.pipeline import EstimatorSettings, PoseEstimator, resolve_device
+from ..model.network import DualPoseNet
+from ..model.precision import Precision
+from ..model.preprocess import Intrinsics, spherical_maps, spherical_maps_batch, spherical_maps_reference
 
 POINTS_PER_INSTANCE = 5000
 INSTANCE_COUNTS = (1, 3, 6, 10)
