@@ -2,7 +2,9 @@
 only from its own layer or the layers below it, two modules never import each other (directly or
 round a longer cycle), and only the node (``dualposenet_ros/ros/``) and the tools around it
 (``dualposenet_ros/ros_tools/``) import ROS. The machine-learning core therefore imports without ROS,
-and the CLI or the ROS adapter can change without touching what they build on.
+and the CLI or the ROS adapter can change without touching what they build on. The node's runtime
+(``ros.node`` and everything it imports) imports nothing from the demo tools, the benchmarks or
+training (``NOT_IN_NODE_RUNTIME``).
 
 Every ``import`` counts, also one inside a function (a lazy import is still a dependency), and so
 does a string naming a module of the package (``importlib`` dispatch, ``python -m`` commands).
@@ -242,3 +244,45 @@ def test_checker_reports_a_cycle(tmp_path: Path) -> None:
     assert any({"dualposenet_ros.model.preprocess", "dualposenet_ros.inference.pipeline"} <= set(cycle)
                for cycle in cycles), cycles
 
+
+# The node's runtime: the executable's module and everything it imports, at any depth.
+NODE_RUNTIME = f"{PACKAGE}.ros.node"
+# Sub-packages the node's runtime never imports: what a robot runs carries no demo, benchmark or training code.
+NOT_IN_NODE_RUNTIME = [f"{PACKAGE}.ros_tools", f"{PACKAGE}.benchmarks", f"{PACKAGE}.training"]
+
+
+def runtime_imports(modules: dict[str, Path], start: str) -> dict[str, list[str]]:
+    """Every package module that importing ``start`` loads (the packages around a module included), each
+    with the chain of imports that reaches it."""
+    known = set(modules) | GENERATED
+    chains = {start: [start]}
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        imported = {name for _line, name, _written in imports(module, modules[module], known)}
+        parts = module.split(".")
+        imported |= {".".join(parts[:end]) for end in range(1, len(parts))}  # the enclosing packages run first
+        for name in sorted(imported & set(modules)):
+            if name not in chains:
+                chains[name] = [*chains[module], name]
+                todo.append(name)
+    return chains
+
+
+def runtime_problems(modules: dict[str, Path]) -> list[str]:
+    return [" -> ".join(chain) for module, chain in sorted(runtime_imports(modules, NODE_RUNTIME).items())
+            if any(module == banned or module.startswith(banned + ".") for banned in NOT_IN_NODE_RUNTIME)]
+
+
+def test_node_runtime_imports_no_demo_benchmark_or_training_code() -> None:
+    problems = runtime_problems(MODULES)
+    assert not problems, "the node's runtime imports:\n" + "\n".join(problems)
+
+
+def test_node_runtime_check_reports_a_tool_import(tmp_path: Path) -> None:
+    """The check itself: a module the node imports (stage_times) importing a demo tool is reported."""
+    copy = tmp_path / "stage_times.py"
+    copy.write_text(MODULES[f"{PACKAGE}.ros.stage_times"].read_text(encoding="utf-8")
+                    + "\n\ndef lazy():\n    from ..ros_tools import bag\n", encoding="utf-8")
+    problems = runtime_problems({**MODULES, f"{PACKAGE}.ros.stage_times": copy})
+    assert f"{NODE_RUNTIME} -> {PACKAGE}.ros.stage_times -> {PACKAGE}.ros_tools.bag" in problems, problems
