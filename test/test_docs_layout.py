@@ -19,7 +19,7 @@ _FILE_NAME = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.py)\b")
 
 
 def modules() -> list[Path]:
-    """Every module of the package, relative to it (``camera.py``, ``ros/node.py``...)."""
+    """Every module of the package, relative to it (``core/camera.py``, ``ros/node.py``...)."""
     return sorted(path.relative_to(PACKAGE_DIR) for path in PACKAGE_DIR.rglob("*.py") if path.name != "__init__.py")
 
 
