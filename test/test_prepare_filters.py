@@ -12,7 +12,7 @@ from dualposenet_ros.cli import main
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.instances import InstanceStore
 from dualposenet_ros.data.prepare import MIN_DEPTH_PIXELS, SKIPPED_MODELS, prepare
-from dualposenet_ros.preprocess import Intrinsics
+from dualposenet_ros.model.preprocess import Intrinsics
 from test_prepare import _render_boxes
 
 BROKEN_MUG = SKIPPED_MODELS[0]

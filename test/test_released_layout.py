@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.checkpoint import save_checkpoint
+from dualposenet_ros.model.checkpoint import save_checkpoint
 from dualposenet_ros.cli import main
-from dualposenet_ros.config import ModelConfig
+from dualposenet_ros.core.config import ModelConfig
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.synth.writer import SynthSettings, generate_dataset
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.phases import PHASES
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.research.phases import PHASES
 
 PUBLISHED = Path(__file__).parent / "fixtures" / "nocs_published"
 TINY = ModelConfig(resolution=16, filters=(4, 4, 8, 8, 8, 8, 8, 8), feature_dim=32, head_hidden=(32, 16),
@@ -149,7 +149,7 @@ def test_missing_images_and_malformed_files_are_named_and_counted(generated, che
     with open(folder / "results_test_scene_3_0000.pkl", "wb") as handle:
         pickle.dump(incomplete, handle)
     monkeypatch.chdir(work)
-    caplog.set_level(logging.WARNING, logger="dualposenet_ros.phases")
+    caplog.set_level(logging.WARNING, logger="dualposenet_ros.research.phases")
     out = tmp_path / "out"
     assert main(["test", "--dataset", "REAL275", "--checkpoint", str(checkpoint), "--out", str(out),
                  "--device", "cpu", "--visualize", "0"]) == 0

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dualposenet_ros.checkpoint import read_checkpoint_config
+from dualposenet_ros.model.checkpoint import read_checkpoint_config
 from dualposenet_ros.cli import main
 from dualposenet_ros.data.instances import InstanceDataset
-from dualposenet_ros.train import ResumableDistributedSampler, training_stores
+from dualposenet_ros.training.train import ResumableDistributedSampler, training_stores
 from test_train import make_store, write_config
 
 
