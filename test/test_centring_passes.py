@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.estimates import EstimateStatus, FrameInput, InstanceInput
-from dualposenet_ros.frames import FLIP_XY
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
-from dualposenet_ros.preprocess import Intrinsics, spherical_maps
-from dualposenet_ros.rotations import quaternion_to_matrix_np
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.core.estimates import EstimateStatus, FrameInput, InstanceInput
+from dualposenet_ros.core.frames import FLIP_XY
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import EstimatorSettings, PoseEstimator
+from dualposenet_ros.model.preprocess import Intrinsics, spherical_maps
+from dualposenet_ros.core.rotations import quaternion_to_matrix_np
 
 from devices import DEVICES
 

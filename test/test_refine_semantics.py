@@ -19,13 +19,19 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.estimates import RefineMode
-from dualposenet_ros.losses import consistency_loss, explicit_canonical_points
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
-from dualposenet_ros.refine import (RefineSettings, encoder_bytes_per_object, objects_per_chunk, refine_encoder,
-                                    refine_encoder_in_chunks, refine_feature)
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.core.estimates import RefineMode
+from dualposenet_ros.model.losses import consistency_loss, explicit_canonical_points
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import EstimatorSettings, PoseEstimator
+from dualposenet_ros.inference.refine import (
+    RefineSettings,
+    encoder_bytes_per_object,
+    objects_per_chunk,
+    refine_encoder,
+    refine_encoder_in_chunks,
+    refine_feature,
+)
 
 from devices import DEVICES
 from test_pipeline import make_frame
@@ -207,9 +213,9 @@ def test_memory_budget_sets_the_chunk_and_the_estimate_does_not_depend_on_it():
 OOM_CHILD = textwrap.dedent("""
     import json, resource, sys
     import torch
-    from dualposenet_ros.config import ModelConfig
-    from dualposenet_ros.network import DualPoseNet
-    from dualposenet_ros.refine import RefineSettings, encoder_bytes_per_object, refine_encoder_in_chunks
+    from dualposenet_ros.core.config import ModelConfig
+    from dualposenet_ros.model.network import DualPoseNet
+    from dualposenet_ros.inference.refine import RefineSettings, encoder_bytes_per_object, refine_encoder_in_chunks
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
