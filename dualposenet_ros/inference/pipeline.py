@@ -13,7 +13,9 @@ Per frame, every instance is estimated in the same batch:
    are the next pass's set. The passes go on only while more than ``min_points`` points qualify;
    otherwise this pass's prediction stands;
 3. optionally refine the last pass (``refine.py``; as in the original, only instances that ran
-   every pass are refined), then convert to the optical frame.
+   every pass are refined), then convert to the optical frame. The residual of an instance whose
+   passes stopped early comes from its last pass run again with the implicit decoder (rare: the
+   earlier passes skip that decoder).
 
 The network passes run through a backend (``backends.py``): PyTorch in float32, bfloat16 or int8
 (``precision``), or ONNX Runtime; refinement always runs on the float32 PyTorch model.

@@ -219,8 +219,8 @@ def _estimator_specs() -> tuple[Spec, ...]:
     return (
         Spec("min_points", defaults.min_points, "Instances with at most this many valid depth points get status "
              "TOO_FEW_POINTS.", True, 0, 1_000_000),
-        Spec("passes", defaults.passes, "Centring passes per instance; each keeps the points the previous one put "
-             "inside inlier_radius.", True, 1, 10),
+        Spec("passes", defaults.passes, "Centring passes per instance at most; each takes all of the instance's "
+             "points the previous pass's pose puts inside inlier_radius, while more than min_points do.", True, 1, 10),
         Spec("inlier_radius", float(defaults.inlier_radius), "Canonical-frame radius (in object diagonals) of the "
              "points kept for the next pass.", True, 0.01, 10.0),
         Spec("seed", defaults.seed, "Seed of the per-instance point sampling (estimates are reproducible).", True,
