@@ -201,13 +201,14 @@ def test_memory_budget_sets_the_chunk_and_the_estimate_does_not_depend_on_it():
     refine = RefineSettings(1e-3, 3, 0.0)
     results = []
     for budget in (0.0, 1.5 * per_object / 2**20):  # all at once, one object at a time
-        estimator = PoseEstimator(model, "cpu", EstimatorSettings(refine_encoder=refine,
+        # One pass: every instance is refined (a random decoder's boxes would stop longer passes early).
+        estimator = PoseEstimator(model, "cpu", EstimatorSettings(passes=1, refine_encoder=refine,
                                                                   refine_memory_budget_mb=budget))
         results.append(estimator.estimate(frame, refine=RefineMode.ENCODER))
     for once, chunked in zip(*results):
         assert once.refined and chunked.refined
         np.testing.assert_allclose(chunked.rotation, once.rotation, atol=1e-5)
-        np.testing.assert_allclose(chunked.translation, once.translation, atol=1e-6)
+        np.testing.assert_allclose(chunked.translation, once.translation, atol=1e-5)
 
 
 OOM_CHILD = textwrap.dedent("""
@@ -229,16 +230,25 @@ OOM_CHILD = textwrap.dedent("""
     settings = RefineSettings(1e-4, 2, 0.0)
     reference, _ = refine_encoder_in_chunks(model, *maps, points, settings, chunk=1)
     per_object = encoder_bytes_per_object(model)
-    status = open("/proc/self/status").read()
-    size = int(next(line for line in status.splitlines() if line.startswith("VmSize")).split()[1]) * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (size + 3 * per_object, hard))  # room for about two objects
-    try:
-        result, used = refine_encoder_in_chunks(model, *maps, points, settings, chunk=None)
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+    def refine_within(room):
+        status = open("/proc/self/status").read()
+        size = int(next(line for line in status.splitlines() if line.startswith("VmSize")).split()[1]) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size + room, hard))
+        try:
+            return refine_encoder_in_chunks(model, *maps, points, settings, chunk=None)
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+    result, used = refine_within(3 * per_object)  # room for about two objects
     same = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(result.pose, reference.pose))
-    print(json.dumps({"used": used, "count": count, "same": same, "refined": result.refined is None}))
+    starved, _ = refine_within(per_object // 3)  # not even one object: the unrefined poses
+    with torch.no_grad():
+        unrefined = model.decode_pose(model.encode(*maps))
+    kept = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(starved.pose, unrefined))
+    print(json.dumps({"used": used, "count": count, "same": same, "refined": result.refined is None,
+                      "starved_refined": starved.refined.tolist(), "starved_kept_unrefined": kept}))
 """)
 
 
@@ -246,11 +256,15 @@ OOM_CHILD = textwrap.dedent("""
                     reason="address-space limits of Linux provoke the out-of-memory error")
 def test_running_out_of_memory_refines_in_smaller_chunks_with_a_warning():
     """A real allocation failure (the process's address space is limited to what about two
-    objects need): the chunk is halved until it fits, the poses are those of one at a time."""
-    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1"}
+    objects need): the chunk is halved until it fits, the poses are those of one at a time; with
+    room for less than one object, every object keeps its unrefined pose, marked not refined."""
+    # Large tensors mapped and unmapped one by one, so the address space shrinks back when they are freed.
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", OOM_CHILD], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["same"] and report["refined"]
     assert 1 <= report["used"] < report["count"]
     assert "ran out of memory" in done.stderr
+    assert report["starved_refined"] == [False] * report["count"] and report["starved_kept_unrefined"]
+    assert "does not fit in memory: its unrefined pose is kept" in done.stderr

@@ -263,6 +263,14 @@ def is_out_of_memory(error: BaseException) -> bool:
         isinstance(error, MemoryError) or "out of memory" in text or "can't allocate memory" in text)
 
 
+_warned_alone_does_not_fit = False
+
+
+def _note_alone_does_not_fit() -> None:
+    global _warned_alone_does_not_fit
+    _warned_alone_does_not_fit = True
+
+
 def _release_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -314,7 +322,10 @@ def refine_encoder_in_chunks(model: DualPoseNet, distance_map: torch.Tensor, rgb
                 LOGGER.warning("encoder refinement ran out of memory: refining %d object(s) at a time from now on "
                                "(lower refine.memory_budget_mb to avoid the retry)", chunk)
                 continue
-            LOGGER.warning("encoder refinement of one object does not fit in memory: its unrefined pose is kept")
+            # Once per process as a warning: on a device this small it would recur every frame.
+            log = LOGGER.debug if _warned_alone_does_not_fit else LOGGER.warning
+            log("encoder refinement of one object does not fit in memory: its unrefined pose is kept")
+            _note_alone_does_not_fit()
             part = _unrefined(model, distance_map[rows], rgb_map[rows], points[rows])
         parts.append(part)
         start += chunk
