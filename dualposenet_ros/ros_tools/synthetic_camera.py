@@ -151,10 +151,13 @@ class FrameRenderer:
             yield index, render_scene(scene, self.intrinsics, self.size, sensor_noise=self.sensor_noise), new_scene
             index += 1
 
+    def scene_number(self, index: int) -> int:
+        """How many scenes came before the scene of frame ``index``."""
+        return index // self.new_scene_every if self.new_scene_every > 0 else 0
+
     def _run(self) -> None:
         try:
             iterator = self.frames_iter()
-            scene = 0
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
@@ -164,8 +167,7 @@ class FrameRenderer:
                 seconds = time.monotonic() - started
                 self.rendered += 1
                 self.render_seconds_total += seconds
-                scene += int(new_scene and index > 0)
-                item = RenderedFrame(index, frame, seconds, new_scene, scene)
+                item = RenderedFrame(index, frame, seconds, new_scene, self.scene_number(index))
                 while not self._stop.is_set():
                     try:
                         self.queue.put(item, timeout=0.1)
@@ -459,9 +461,7 @@ class SyntheticCamera(Node):
         return not pending
 
     def destroy_node(self) -> None:
-        renderer = getattr(self, "renderer", None)  # absent when the parameters were refused
-        if renderer is not None:
-            renderer.stop()
+        self.renderer.stop()
         super().destroy_node()
 
 
