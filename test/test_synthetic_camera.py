@@ -168,9 +168,6 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
     from dualposenet_ros.ros_tools.processes import ros_args
 
-    # The demo's process settings (see dualposenet_ros.ros_tools.processes.ros_environment), same domain;
-    # the package's Fast DDS profile comes with ros_env (conftest.py).
-    ros_env = {"OMP_WAIT_POLICY": "PASSIVE", **ros_env}
     run = LiveRun()
     node = rclpy.create_node("synthetic_camera_test_listener", context=rclpy_context)
     if watch_inputs:
