@@ -67,11 +67,18 @@ def _timer(device: torch.device, repeats: int, warmup: int = 2) -> Callable[[Cal
     return measure
 
 
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's with the number of threads torch uses."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+def machine(device: torch.device) -> dict[str, Any]:
+    """What a report says about where it ran: the device, torch's version and threads, the GPU's or CPU's name."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    return {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "device_name": name}
+
+
+def write_report(report: dict[str, Any], path: Path | None) -> None:
+    """``report`` as JSON at ``path`` (its folder made), where one is given."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
 
 
 def random_cloud(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -213,15 +220,12 @@ def run(args: argparse.Namespace) -> int:
     model = estimator.model
     report = {
         "model": name, "parameters": model.count_parameters(), "resolution": model.config.resolution,
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "device_name": device_name(device),
+        **machine(device),
         "spherical_maps": bench_spherical_maps(model.config.resolution, device, args.repeats),
         "precision": estimator.precision.value, "backend": estimator.backend_name.value,
         "network_ms": bench_network(estimator, args.repeats),
         "frames": bench_frames(estimator, args.repeats, [RefineMode.parse(m) for m in args.refine]),
     }
     print(format_report(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json)
     return 0

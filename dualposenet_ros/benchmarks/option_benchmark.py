@@ -19,7 +19,6 @@ model and the same frames:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from ..core.estimates import ObjectEstimate
 from ..core.frames import public_pose
 from ..inference.backends import Backend
 from ..model.precision import Precision
-from .benchmark import INSTANCE_COUNTS, benchmark_frame, device_name, seconds_of
+from .benchmark import INSTANCE_COUNTS, benchmark_frame, machine, seconds_of, write_report
 
 __all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_difference", "run"]
 
@@ -226,9 +225,7 @@ def run(args: argparse.Namespace) -> int:
     counts = tuple(args.instances or INSTANCE_COUNTS)
     frames, differences = _timings(estimators, max(1, args.repeats), counts)
     report: dict[str, Any] = {
-        "model": name, "parameters": model.count_parameters(), "device": str(device), "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device_name": device_name(device),
+        "model": name, "parameters": model.count_parameters(), **machine(device),
         "frames": frames, "differences": differences, "accuracy_images": args.accuracy,
         "random": not (args.checkpoint or args.accuracy), "residual_points": args.residual_points,
     }
@@ -242,7 +239,5 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="dualposenet-options-") as scratch:
             report["accuracy"] = _accuracy(estimators, args.accuracy, Path(scratch))
     print(format_options(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json)
     return 0
