@@ -39,6 +39,8 @@ __all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_differ
 OPTIONS = (*Precision.values(), Backend.ONNXRUNTIME.value)
 ACCURACY_SEED = 20261130
 MAP_KEYS = ("3D25", "3D50", "3D75", "5deg2cm", "5deg5cm", "10deg2cm", "10deg5cm")
+Pose = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(rotation (3, 3), translation (3,) metres, size (3,) metres) of one instance."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,6 @@ def _rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     """Angle of a^T b, accurate near zero (from the chord, not the trace)."""
     chord = np.linalg.norm(a - b) / (2 * np.sqrt(2))
     return float(np.degrees(2 * np.arcsin(min(1.0, chord))))
-
-
-Pose = tuple[np.ndarray, np.ndarray, np.ndarray]
-"""(rotation (3, 3), translation (3,) metres, size (3,) metres) of one instance."""
 
 
 def _differences(poses: list[Pose], reference: list[Pose]) -> dict[str, float]:
