@@ -259,12 +259,6 @@ def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height:
     return msg
 
 
-def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
-    from ..ros.compat import load_cv_bridge
-
-    return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
-
-
 def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
                    segmentation_format: str = "instance_segmentation", label_masks: bool = False,
                    scene: int = 0) -> FrameMessages:
@@ -287,7 +281,7 @@ def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
         raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of {', '.join(FORMATS)}")
     return FrameMessages(
         color=conversions.image_from_rgb(frame.rgb, header=header),
-        depth=_image(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
+        depth=segmentation_outputs.image_msg(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
         camera_info=camera_info_message(header, frame.intrinsics, width, height),
         segmentation=segmentation,
         ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels, scene)),
