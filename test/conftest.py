@@ -133,3 +133,17 @@ def rclpy_context(ros_domain_id: int) -> Iterator[Any]:
     """An initialised rclpy context on this test's domain, shut down afterwards."""
     with _rclpy_context(ros_domain_id) as context:
         yield context
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models on a shared machine: torch's intra-op threads only oversubscribe the cores (about
+    ten times slower on two). A module opts in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
