@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("ros adapter", ["msg.*", "srv.*", "ros", "ros.compat.*", "ros.bag", "ros.conversions", "ros.dds_profile",
                      "ros.detections", "ros.diagnostics", "ros.entry_point", "ros.latest_frame_slot",
                      "ros.parameters", "ros.processes", "ros.segmentation_inputs", "ros.segmentation_outputs",
-                     "ros.stage_times"]),
+                     "ros.segmentation_sync", "ros.stage_times"]),
     ("ros nodes", ["ros.node", "ros.synthetic_camera"]),
     ("ros commands", ["ros.demo", "ros.node_benchmark"]),
 ]

@@ -4,52 +4,11 @@ dropping the oldest stamp, out-of-order arrival, headerless messages."""
 
 from __future__ import annotations
 
-import importlib
 from types import SimpleNamespace
 
 import pytest
 
-from ros_support import require_rclpy, spin_until
-
-
-def _implementations():
-    params = [pytest.param("dualposenet_ros.ros.compat.message_filters", id="fallback")]
-    try:
-        importlib.import_module("message_filters")
-        params.append(pytest.param("message_filters", id="message_filters"))
-    except ImportError:
-        params.append(pytest.param("message_filters", id="message_filters",
-                                   marks=pytest.mark.skip(reason="message_filters is not installed here")))
-    return params
-
-
-@pytest.fixture(params=_implementations())
-def mf(request):
-    require_rclpy()
-    return importlib.import_module(request.param)
-
-
-class Source:
-    """A minimal upstream filter (what message_filters.Subscriber is to a synchroniser)."""
-
-    def __init__(self):
-        self.callbacks = []
-
-    def registerCallback(self, cb, *args):  # noqa: N802 (ROS API)
-        self.callbacks.append((cb, args))
-        return len(self.callbacks) - 1
-
-    def emit(self, msg):
-        for cb, args in self.callbacks:
-            cb(msg, *args)
-
-
-def stamped(seconds: float, tag: str = ""):
-    from builtin_interfaces.msg import Time
-
-    nanoseconds = int(round(seconds * 1e9))
-    header = SimpleNamespace(stamp=Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9))
-    return SimpleNamespace(header=header, tag=tag or f"{seconds:g}")
+from ros_support import Source, require_rclpy, spin_until, stamped
 
 
 def collect(sync):

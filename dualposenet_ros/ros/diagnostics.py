@@ -6,9 +6,8 @@ thread-safe) and turns what happened since the previous report into a
 publication), dropped and rejected frames (per reason), instances and inputs that went silent.
 Latency statistics are medians and maxima over the period and leave out stamps older than
 ``stale_after`` (a replayed or wrongly stamped frame is counted as ``stale_stamp`` instead of
-turning the statistics into nonsense). :class:`InputCompleteness` tells which inputs were missing
-from the sets that never got complete (lost images: README, "Large images over DDS"), and
-:class:`StampOrder` notices stamps that repeat or go backwards.
+turning the statistics into nonsense). :class:`StampOrder` notices stamps that repeat or go
+backwards.
 """
 
 from __future__ import annotations
@@ -16,12 +15,12 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OBJECTS_SUBSCRIBERS", "InputCompleteness", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder",
+__all__ = ["OBJECTS_SUBSCRIBERS", "NodeStatistics", "RateLimitedLog", "Report", "StampOrder",
            "node_status", "subscriber_count"]
 
 OBJECTS_SUBSCRIBERS = "objects subscribers"
@@ -282,60 +281,6 @@ class StampOrder:
         if last is None or stamp_ns > last:
             return None
         return "repeated" if stamp_ns == last else "backwards"
-
-
-class InputCompleteness:
-    """Which inputs are missing from the sets that never became complete (exact stamps).
-
-    Every input message is recorded by stamp; a set (one stamp) that was not synchronised is final
-    once stamps more than ``horizon`` seconds newer arrived, or no input arrived for ``horizon``
-    seconds (the stream stopped): its missing inputs are counted. Thread-safe; at most
-    ``capacity`` stamps are remembered."""
-
-    def __init__(self, inputs: Iterable[str], horizon: float = 1.0, capacity: int = 256,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.inputs = tuple(inputs)
-        self._clock = clock
-        self._last_received = clock()
-        self.horizon_ns = int(horizon * 1e9)
-        self.capacity = capacity
-        self._seen: OrderedDict[int, set[str]] = OrderedDict()
-        self._newest: int | None = None
-        self._lock = threading.Lock()
-        self.complete = 0
-        self.incomplete = 0
-        self.missing: Counter[str] = Counter()
-
-    def received(self, role: str, stamp_ns: int) -> None:
-        with self._lock:
-            self._last_received = self._clock()
-            self._seen.setdefault(stamp_ns, set()).add(role)
-            self._newest = stamp_ns if self._newest is None else max(self._newest, stamp_ns)
-            while len(self._seen) > self.capacity:
-                self._finish(*self._seen.popitem(last=False))
-
-    def synchronised(self, stamp_ns: int) -> None:
-        with self._lock:
-            if self._seen.pop(stamp_ns, None) is not None:
-                self.complete += 1
-
-    def collect(self) -> Counter[str]:
-        """Missing inputs of the sets that became final since the previous call (input -> sets)."""
-        with self._lock:
-            before = self.missing.copy()
-            if self._newest is not None:
-                idle = self._clock() - self._last_received > self.horizon_ns * 1e-9
-                for stamp in [s for s in self._seen if idle or s < self._newest - self.horizon_ns]:
-                    self._finish(stamp, self._seen.pop(stamp))
-            return self.missing - before
-
-    def _finish(self, stamp: int, roles: set[str]) -> None:
-        missing = [role for role in self.inputs if role not in roles]
-        if missing:
-            self.incomplete += 1
-            self.missing.update(missing)
-        else:
-            self.complete += 1  # complete but never matched (e.g. sync replaced it): not an input problem
 
 
 def node_status(array: Any, hardware_id: str) -> dict[str, str] | None:
