@@ -153,9 +153,8 @@ def _segmentation_class(index: int, name: str, class_id: int, class_map: dict[st
     if by_name is None:
         return None, _unmapped(label, name)
     if by_id is None and nocs and class_id != by_name:
-        return None, InputIssue("class_name_mismatch", f"instance {label} has class name {name!r} "
-                                f"({category_name(by_name)}) but class id {class_id} is "
-                                f"{category_name(class_id)!r}: skipped")
+        return None, InputIssue("class_name_mismatch", f"instance {label} has class name {name!r} but class id "
+                                f"{class_id} is {category_name(class_id)!r}: skipped")
     return by_name, None
 
 

@@ -1,6 +1,6 @@
-"""Misspelt parameters given at start, on the command line or in a YAML file, are warned about with
-the closest known name; the node starts with its defaults for them (the executable, as a user
-starts it, and the ParameterTable rule in this process)."""
+"""What the node says at start: misspelt parameters given on the command line or in a YAML file are
+warned about with the closest known name (the node starts with its defaults for them), and a
+precision the GPU cannot run is refused saying why."""
 
 from __future__ import annotations
 
@@ -44,3 +44,18 @@ def test_the_executable_warns_about_misspelt_parameters_with_the_closest_name(ro
     assert "unknown parameter 'completely_unrelated' ignored: the node has no parameter of that name" in text, text
     assert "unknown parameter 'qos_overrides" not in text and "use_sim_time" not in text, text
     assert "sync exact" in text, text  # the misspelt names change nothing
+
+
+def test_int8_on_a_gpu_is_refused_saying_why(rclpy_context):
+    require_rclpy()
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device: int8 is refused only where the device resolves to a GPU")
+    from rclpy.parameter import Parameter
+
+    from dualposenet_ros.ros.node import DualPoseNetNode, StartupError
+
+    with pytest.raises(StartupError, match=r"precision int8 runs on the CPU only .* device auto is cuda.*bf16"):
+        DualPoseNetNode(context=rclpy_context, parameter_overrides=[Parameter("precision", value="int8")])
+
