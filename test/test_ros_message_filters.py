@@ -147,3 +147,23 @@ def test_subscriber_passes_messages_from_dds_to_the_synchroniser(mf, rclpy_conte
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_cache_keeps_the_newest_arrivals_and_answers_by_stamp(mf):
+    from rclpy.time import Time
+
+    source = Source()
+    cache = mf.Cache(source, 3)
+    passed = []
+    cache.registerCallback(lambda msg: passed.append(msg.tag))
+    for seconds in (1, 2, 4, 3):  # out of order: the cache keeps arrival order
+        source.emit(stamped(seconds))
+    assert passed == ["1", "2", "4", "3"] and [m.tag for m in cache.cache_msgs] == ["2", "4", "3"]
+
+    def at(seconds):
+        return Time(seconds=seconds, clock_type=Time.from_msg(stamped(0).header.stamp).clock_type)
+
+    assert [m.tag for m in cache.getInterval(at(2), at(3))] == ["2", "3"]
+    assert [m.tag for m in cache.getInterval(at(4), at(4))] == ["4"] and cache.getInterval(at(1), at(1)) == []
+    assert cache.getElemAfterTime(at(2.5)).tag == "4" and cache.getElemBeforeTime(at(3.5)).tag == "3"
+    assert cache.getOldestTime() == at(2) and cache.getElemAfterTime(at(5)) is None
