@@ -48,6 +48,7 @@ __all__ = [
     "marker_array",
     "object_pose",
     "object_pose_array",
+    "stamp_ns",
     "transforms",
 ]
 
@@ -247,6 +248,11 @@ def estimate_is_finite(estimate: ObjectEstimate) -> bool:
     """Whether the pose and size are all finite (a NaN pose must never be published)."""
     return bool(np.all(np.isfinite(estimate.rotation)) and np.all(np.isfinite(estimate.translation))
                 and np.all(np.isfinite(estimate.size)))
+
+
+def stamp_ns(stamp: Any) -> int:
+    """Nanoseconds of a ``builtin_interfaces/Time`` (a header stamp), the key stamps are compared by."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def header(stamp: Any, frame_id: str) -> Any:

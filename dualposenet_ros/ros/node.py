@@ -59,7 +59,7 @@ from .latest_frame_slot import LatestFrameSlot
 from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
                          estimator_settings, node_parameter_table, output_settings, validate)
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
-from .segmentation_sync import SegmentationMatcher, SyncEvents, stamp_ns
+from .segmentation_sync import SegmentationMatcher, SyncEvents
 
 if TYPE_CHECKING:
     from ..pipeline import PoseEstimator
@@ -282,7 +282,7 @@ class DualPoseNetNode(Node):
         self.stats.input_received(role)
 
     def _on_frame(self, color: Any, depth: Any, camera_info: Any, segmentation: Any) -> None:
-        order = self._stamp_order.check(stamp_ns(color))
+        order = self._stamp_order.check(conversions.stamp_ns(color.header.stamp))
         if order is not None:
             self.stats.issue(f"stamp_{order}")
             stamp = f"{color.header.stamp.sec}.{color.header.stamp.nanosec:09d}"

@@ -36,6 +36,8 @@ from typing import Any
 from rclpy.clock import ClockType
 from rclpy.time import Time
 
+from .conversions import stamp_ns
+
 __all__ = ["IMAGE_INPUTS", "MAX_WAITING", "SegmentationMatcher", "SyncEvents"]
 
 IMAGE_INPUTS = ("color", "depth", "camera_info")
@@ -44,12 +46,6 @@ MAX_WAITING = 32
 """Segmentations waiting for their images at most; beyond, the oldest is given up (incomplete)."""
 _LATENCY_LIMIT = 60.0
 """Seconds: a segmentation latency outside 0..this (another clock, a replayed stamp) is not reported."""
-
-
-def stamp_ns(msg: Any) -> int:
-    """Nanoseconds of a message's header stamp."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _time(nanoseconds: int) -> Time:
@@ -119,7 +115,7 @@ class SegmentationMatcher:
     def _on_image(self, msg: Any, index: int) -> None:
         with self._lock:
             self._last_image = self._clock()
-            stamp = stamp_ns(msg)
+            stamp = stamp_ns(msg.header.stamp)
             first, newest = self._first_seen[index], self._newest_seen[index]
             self._first_seen[index] = stamp if first is None else min(first, stamp)
             self._newest_seen[index] = newest = stamp if newest is None else max(newest, stamp)
@@ -128,7 +124,7 @@ class SegmentationMatcher:
         self._hand_on(ready)
 
     def _on_segmentation(self, msg: Any) -> None:
-        stamp = stamp_ns(msg)
+        stamp = stamp_ns(msg.header.stamp)
         with self._lock:
             if self._now_ns is not None:
                 latency = (self._now_ns() - stamp) * 1e-9
@@ -172,7 +168,7 @@ class SegmentationMatcher:
             found = cache.getInterval(_time(stamp), _time(stamp))
         else:
             found = sorted(cache.getInterval(_time(stamp - self.slop_ns), _time(stamp + self.slop_ns)),
-                           key=lambda msg: abs(stamp_ns(msg) - stamp))
+                           key=lambda msg: abs(stamp_ns(msg.header.stamp) - stamp))
         if found:
             return "found", found[0]
         cached = [t.nanoseconds for t in cache.cache_times]
@@ -191,7 +187,7 @@ class SegmentationMatcher:
             self._waiting.remove(entry)
             if all(kind == "found" for kind in kinds):
                 self.complete += 1
-                self._matched_colour.add(stamp_ns(results[0][1]))
+                self._matched_colour.add(stamp_ns(results[0][1].header.stamp))
                 ready.append((*(image for _, image in results), entry.msg))
             elif "late" in kinds:
                 self.too_late += 1

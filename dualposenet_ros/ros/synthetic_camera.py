@@ -444,7 +444,7 @@ class SyntheticCamera(Node):
                                   self.label_masks, item.scene)
         for role in ("color", "depth", "camera_info", "ground_truth"):
             self.publishers_[role].publish(getattr(messages, role))
-        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        stamp_ns = conversions.stamp_ns(stamp)
         if self._next_segmented_ns is None or stamp_ns >= self._next_segmented_ns:
             self._next_segmented_ns = stamp_ns + self.segmentation_period_ns
             if self.segmentation_latency > 0:
