@@ -138,3 +138,23 @@ def test_approximate_takes_the_nearest_image_within_the_slop(mf):
     for source, role in zip(rig.images, "cdi"):
         source.emit(stamped(1.2, f"{role}x"))
     assert len(rig.frames) == 1 and rig.matcher.collect().incomplete == {"color": 1, "depth": 1, "camera_info": 1}
+
+
+def test_time_going_back_starts_the_caches_anew(mf):
+    rig = Rig(mf, window=2.0)
+    for t in frame_times(45, start=100.0):
+        rig.camera(t)
+    rig.camera(10.0)  # a bag restarted
+    rig.segment(10.0)
+    assert rig.frames == [("c10", "d10", "i10", "s10")]
+    assert all(len(cache.cache_msgs) == 1 for cache in rig.matcher.caches)
+
+
+def test_a_lost_image_long_after_the_previous_frame_is_incomplete_not_late(mf):
+    rig = Rig(mf, window=2.0)
+    rig.camera(1.0)
+    rig.camera(10.0, skip=(1,))  # the camera paused; this frame's depth is lost
+    rig.segment(10.0)
+    rig.camera(10.1)
+    events = rig.matcher.collect()
+    assert events.incomplete == {"depth": 1} and events.too_late == 0

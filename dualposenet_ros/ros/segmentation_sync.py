@@ -14,9 +14,13 @@ three caches when it arrives:
   exact stamps, or with ``slop`` the nearest image within ``slop`` seconds of the segmentation's;
 * an input has no image as new as the segmentation yet: the segmentation waits for it (retried on
   each image; at most ``window`` seconds and :data:`MAX_WAITING` segmentations);
-* its images were older than every cached one (dropped): the segmentation came *too late*;
-* newer images arrived but not this stamp's: the set is *incomplete*, counted per missing input
-  (a lost image: large best-effort images over DDS).
+* its images would have been dropped by now (older than the window, or pushed out by
+  ``cache_size``): the segmentation came *too late*;
+* otherwise, when newer images arrived but not this stamp's, the set is *incomplete*, counted per
+  missing input (a lost image: large best-effort images over DDS).
+
+An image older than the window on arrival means time went back (a bag restarted, a clock jumped):
+that input's cache starts anew from it.
 
 Colour images dropped without a segmentation are counted as *not segmented* (expected when the
 segmenter is slower than the camera). The segmentation latency (arrival on the node's clock minus
@@ -117,6 +121,9 @@ class SegmentationMatcher:
             self._last_image = self._clock()
             stamp = stamp_ns(msg.header.stamp)
             first, newest = self._first_seen[index], self._newest_seen[index]
+            if newest is not None and stamp < newest - self.window_ns:  # time went back: a bag restarted...
+                self._drop(index, None, spare=msg)
+                first = newest = None
             self._first_seen[index] = stamp if first is None else min(first, stamp)
             self._newest_seen[index] = newest = stamp if newest is None else max(newest, stamp)
             self._drop(index, newest - self.window_ns)
@@ -172,8 +179,9 @@ class SegmentationMatcher:
         if found:
             return "found", found[0]
         cached = [t.nanoseconds for t in cache.cache_times]
-        if (not cached or min(cached) > stamp) and first is not None and first <= stamp:
-            return "late", None  # its image was here once, or would have been: dropped before this came
+        evicted = len(cached) >= cache.cache_size and min(cached) > stamp  # pushed out by the cache size
+        if first is not None and first <= stamp and (stamp < newest - self.window_ns or evicted):
+            return "late", None  # its image would have been dropped by now: this came too late to tell
         return "missing", None
 
     def _retry(self) -> list[tuple[Any, ...]]:
@@ -209,10 +217,11 @@ class SegmentationMatcher:
         self.incomplete += 1
         self._events.incomplete.update(missing)
 
-    def _drop(self, index: int, oldest: int | None) -> None:
-        """Remove the images stamped before ``oldest`` (None: all) from one cache."""
+    def _drop(self, index: int, oldest: int | None, spare: Any = None) -> None:
+        """Remove the images stamped before ``oldest`` (None: all but the message ``spare``) from one cache."""
         cache = self.caches[index]
-        keep = [oldest is not None and t.nanoseconds >= oldest for t in cache.cache_times]
+        keep = [msg is spare if oldest is None else t.nanoseconds >= oldest
+                for msg, t in zip(cache.cache_msgs, cache.cache_times)]
         if all(keep):
             return
         dropped = [t.nanoseconds for t, kept in zip(cache.cache_times, keep) if not kept]
