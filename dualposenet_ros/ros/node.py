@@ -232,12 +232,12 @@ class DualPoseNetNode(Node):
         config = self.config
         topics = ", ".join(f"{role} {sub.sub.topic_name} ({_reliability(sub.sub)})"
                            for (role, _), sub in zip(INPUTS, self._subscribers))
-        sync = ("exact" if config.sync_mode == "exact" else f"approximate (slop {config.sync_slop:g} s)") + (
-            f", window {config.sync_window:g} s")
+        sync = "exact" if config.sync_mode == "exact" else f"approximate (slop {config.sync_slop:g} s)"
         fallbacks = [name for name, module in (("message_filters", self._message_filters), ("tf2_ros", self._tf_module))
                      if module is not None and is_fallback(module)]
         return (f"ready: model {self._model_source} on {getattr(self.estimator, 'device', '?')}, "
-                f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, queue {config.sync_queue_size}; "
+                f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, window {config.sync_window:g} s, "
+                f"queue {config.sync_queue_size}; "
                 f"TF {self._tf_state}"
                 + (f"; built-in stand-ins for {', '.join(fallbacks)}" if fallbacks else ""))
 

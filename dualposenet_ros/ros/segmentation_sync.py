@@ -22,8 +22,9 @@ three caches when it arrives:
 An image older than the window on arrival means time went back (a bag restarted, a clock jumped):
 that input's cache starts anew from it.
 
-Colour images dropped without a segmentation are counted as *not segmented* (expected when the
-segmenter is slower than the camera). The segmentation latency (arrival on the node's clock minus
+Frames dropped without a segmentation are counted as *not segmented* (expected when the segmenter
+is slower than the camera; a frame is known by its camera_info, a small message that DDS does not
+lose where it loses large images). The segmentation latency (arrival on the node's clock minus
 the stamp) is collected for the diagnostics. The Cache API has no removal, so pruning edits its
 ``cache_msgs`` / ``cache_times`` lists, which every ROS 2 message_filters and the stand-in share.
 """
@@ -46,6 +47,8 @@ __all__ = ["IMAGE_INPUTS", "MAX_WAITING", "SegmentationMatcher", "SyncEvents"]
 
 IMAGE_INPUTS = ("color", "depth", "camera_info")
 """The inputs cached for the segmentation, in the order ``on_frame`` receives them."""
+FRAME_INPUT = IMAGE_INPUTS.index("camera_info")
+"""The input whose messages stand for the frames (for counting those not segmented)."""
 MAX_WAITING = 32
 """Segmentations waiting for their images at most; beyond, the oldest is given up (incomplete)."""
 _LATENCY_LIMIT = 60.0
@@ -96,7 +99,7 @@ class SegmentationMatcher:
         self._clock = clock
         self._lock = threading.RLock()
         self._waiting: list[_Waiting] = []
-        self._matched_colour: set[int] = set()
+        self._matched_frames: set[int] = set()
         self._last_image = clock()
         self._first_seen: list[int | None] = [None] * len(IMAGE_INPUTS)
         self._newest_seen: list[int | None] = [None] * len(IMAGE_INPUTS)
@@ -108,7 +111,7 @@ class SegmentationMatcher:
         self.too_late = 0
         """Segmentations that came after their images were dropped."""
         self.not_segmented = 0
-        """Colour images dropped without a segmentation."""
+        """Frames (camera_info messages) dropped without a segmentation."""
         self.caches = [mf.Cache(f, cache_size) for f in images]
         for index, cache in enumerate(self.caches):
             cache.registerCallback(self._on_image, index)
@@ -195,7 +198,7 @@ class SegmentationMatcher:
             self._waiting.remove(entry)
             if all(kind == "found" for kind in kinds):
                 self.complete += 1
-                self._matched_colour.add(stamp_ns(results[0][1].header.stamp))
+                self._matched_frames.add(stamp_ns(results[FRAME_INPUT][1].header.stamp))
                 ready.append((*(image for _, image in results), entry.msg))
             elif "late" in kinds:
                 self.too_late += 1
@@ -227,10 +230,10 @@ class SegmentationMatcher:
         dropped = [t.nanoseconds for t, kept in zip(cache.cache_times, keep) if not kept]
         cache.cache_msgs[:] = [m for m, kept in zip(cache.cache_msgs, keep) if kept]
         cache.cache_times[:] = [t for t, kept in zip(cache.cache_times, keep) if kept]
-        if index == 0:
+        if index == FRAME_INPUT:
             for stamp in dropped:
-                if stamp in self._matched_colour:
-                    self._matched_colour.discard(stamp)
+                if stamp in self._matched_frames:
+                    self._matched_frames.discard(stamp)
                 else:
                     self.not_segmented += 1
 
