@@ -55,7 +55,7 @@ def _run(context: Any, ros_env: dict[str, str], segmentation_format: str, window
     from dualposenet_ros.ros.diagnostics import node_status
     from dualposenet_ros.ros.node import DualPoseNetNode
     from dualposenet_ros.ros.parameters import reliable_input_overrides
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
     from dualposenet_ros.ros.segmentation_inputs import segmentation_type
 
     overrides = {**reliable_input_overrides(), "segmentation_format": segmentation_format,
@@ -83,7 +83,7 @@ def _run(context: Any, ros_env: dict[str, str], segmentation_format: str, window
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(listener)
-    camera = start_python(["-m", "dualposenet_ros.ros.synthetic_camera", *ros_args({
+    camera = start_python(["-m", "dualposenet_ros.ros_tools.synthetic_camera", *ros_args({
         "width": SIZE[0], "height": SIZE[1], "rate": CAMERA_RATE, "frames": FRAMES, "max_objects": 3,
         "wait_for_subscribers": 1, "segmentation_format": segmentation_format,
         "segmentation_rate": SEGMENTATION_RATE, "segmentation_latency": LATENCY})],

@@ -17,7 +17,7 @@ Segmenters name classes their own way (COCO says ``cup``): ``class_map`` maps th
 ids (as text) to the six categories, in every format; the category names map to themselves, and an
 ``InstanceSegmentation`` class id without a name or map entry is the NOCS id it is by definition.
 Detections whose class is not in the map are skipped and reported as the issue ``unmapped_class``
-(counted in diagnostics). Every format yields :class:`~dualposenet_ros.estimates.InstanceInput`
+(counted in diagnostics). Every format yields :class:`~dualposenet_ros.core.estimates.InstanceInput`
 with ``instance_id`` = the 1-based index of the detection, so the same scene gives the same
 estimates in every format. Of more than ``max_instances`` instances the largest masks are kept
 (:func:`keep_largest`, one rule for every format).
@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..categories import CATEGORIES, category_name, class_id as category_id
-from ..estimates import InstanceInput
+from ..core.categories import CATEGORIES, category_name, class_id as category_id
+from ..core.estimates import InstanceInput
 from .conversions import LABEL_ENCODINGS, InputError, InputIssue, image_array
 
 __all__ = [
