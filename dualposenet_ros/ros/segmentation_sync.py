@@ -22,11 +22,11 @@ three caches when it arrives:
 An image older than the window on arrival means time went back (a bag restarted, a clock jumped):
 that input's cache starts anew from it.
 
-Frames dropped without a segmentation are counted as *not segmented* (expected when the segmenter
-is slower than the camera; a frame is known by its camera_info, a small message that DDS does not
-lose where it loses large images). The segmentation latency (arrival on the node's clock minus
-the stamp) is collected for the diagnostics. The Cache API has no removal, so pruning edits its
-``cache_msgs`` / ``cache_times`` lists, which every ROS 2 message_filters and the stand-in share.
+Frames (stamps of any image input) dropped before a segmentation claimed them are counted as *not
+segmented*: expected when the segmenter is slower than the camera, or its segmentation was lost.
+The segmentation latency (arrival on the node's clock minus the stamp) is collected for the
+diagnostics. The Cache API has no removal, so pruning edits its ``cache_msgs`` / ``cache_times``
+lists, which every ROS 2 message_filters and the stand-in share.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ __all__ = ["IMAGE_INPUTS", "MAX_WAITING", "SegmentationMatcher", "SyncEvents"]
 
 IMAGE_INPUTS = ("color", "depth", "camera_info")
 """The inputs cached for the segmentation, in the order ``on_frame`` receives them."""
-FRAME_INPUT = IMAGE_INPUTS.index("camera_info")
-"""The input whose messages stand for the frames (for counting those not segmented)."""
 MAX_WAITING = 32
 """Segmentations waiting for their images at most; beyond, the oldest is given up (incomplete)."""
 _LATENCY_LIMIT = 60.0
@@ -99,7 +97,7 @@ class SegmentationMatcher:
         self._clock = clock
         self._lock = threading.RLock()
         self._waiting: list[_Waiting] = []
-        self._matched_frames: set[int] = set()
+        self._unclaimed: set[int] = set()  # stamps of cached images no segmentation claimed
         self._last_image = clock()
         self._first_seen: list[int | None] = [None] * len(IMAGE_INPUTS)
         self._newest_seen: list[int | None] = [None] * len(IMAGE_INPUTS)
@@ -111,7 +109,7 @@ class SegmentationMatcher:
         self.too_late = 0
         """Segmentations that came after their images were dropped."""
         self.not_segmented = 0
-        """Frames (camera_info messages) dropped without a segmentation."""
+        """Frames whose images were dropped before a segmentation claimed them."""
         self.caches = [mf.Cache(f, cache_size) for f in images]
         for index, cache in enumerate(self.caches):
             cache.registerCallback(self._on_image, index)
@@ -129,6 +127,7 @@ class SegmentationMatcher:
                 first = newest = None
             self._first_seen[index] = stamp if first is None else min(first, stamp)
             self._newest_seen[index] = newest = stamp if newest is None else max(newest, stamp)
+            self._unclaimed.add(stamp)
             self._drop(index, newest - self.window_ns)
             ready = self._retry()
         self._hand_on(ready)
@@ -196,9 +195,9 @@ class SegmentationMatcher:
             if "wait" in kinds:
                 continue
             self._waiting.remove(entry)
+            self._claim(entry.stamp, [image for _, image in results if image is not None])
             if all(kind == "found" for kind in kinds):
                 self.complete += 1
-                self._matched_frames.add(stamp_ns(results[FRAME_INPUT][1].header.stamp))
                 ready.append((*(image for _, image in results), entry.msg))
             elif "late" in kinds:
                 self.too_late += 1
@@ -207,8 +206,15 @@ class SegmentationMatcher:
                 self._count_incomplete([IMAGE_INPUTS[i] for i, kind in enumerate(kinds) if kind != "found"])
         return ready
 
+    def _claim(self, stamp: int, images: list[Any]) -> None:
+        """The frame of a segmentation is accounted for (matched, incomplete or late): not counted again."""
+        self._unclaimed.discard(stamp)
+        for image in images:
+            self._unclaimed.discard(stamp_ns(image.header.stamp))
+
     def _give_up(self, entry: _Waiting) -> None:
         """A segmentation that cannot wait any longer: incomplete, missing what has not come."""
+        self._claim(entry.stamp, [])
         results = [self._lookup(index, entry.stamp)[0] for index in range(len(self.caches))]
         if "late" in results:
             self.too_late += 1
@@ -230,12 +236,10 @@ class SegmentationMatcher:
         dropped = [t.nanoseconds for t, kept in zip(cache.cache_times, keep) if not kept]
         cache.cache_msgs[:] = [m for m, kept in zip(cache.cache_msgs, keep) if kept]
         cache.cache_times[:] = [t for t, kept in zip(cache.cache_times, keep) if kept]
-        if index == FRAME_INPUT:
-            for stamp in dropped:
-                if stamp in self._matched_frames:
-                    self._matched_frames.discard(stamp)
-                else:
-                    self.not_segmented += 1
+        for stamp in dropped:
+            if stamp in self._unclaimed:
+                self._unclaimed.discard(stamp)
+                self.not_segmented += 1
 
     def _hand_on(self, ready: list[tuple[Any, ...]]) -> None:
         for frame in ready:
