@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .categories import CATEGORIES
+from .categories import NOCS_CATEGORIES, CategorySet
 from .data import nocs_io
 from .estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
 from .frames import public_pose_matrix
@@ -48,13 +48,14 @@ class LoadedImage:
     skipped_instances: Counter
 
 
-def segmentation_to_instances(segmentation: dict[str, Any]) -> tuple[tuple[InstanceInput, ...], Counter]:
-    """Instances of a segmentation result; unknown classes are skipped and counted."""
+def segmentation_to_instances(segmentation: dict[str, Any], categories: CategorySet = NOCS_CATEGORIES
+                              ) -> tuple[tuple[InstanceInput, ...], Counter]:
+    """Instances of a segmentation result; classes outside ``categories`` (the model's) are skipped and counted."""
     masks = np.asarray(segmentation["pred_masks"], dtype=bool)
     instances, skipped = [], Counter()
     for index, (class_id, score) in enumerate(zip(np.asarray(segmentation["pred_class_ids"]).reshape(-1),
                                                   np.asarray(segmentation["pred_scores"]).reshape(-1))):
-        if not 1 <= int(class_id) <= len(CATEGORIES):
+        if int(class_id) not in categories:
             skipped[f"unknown class id {int(class_id)}"] += 1
             continue
         instances.append(InstanceInput(mask=masks[:, :, index], class_id=int(class_id), score=float(score),
@@ -62,10 +63,11 @@ def segmentation_to_instances(segmentation: dict[str, Any]) -> tuple[tuple[Insta
     return tuple(instances), skipped
 
 
-def load_image(record: nocs_io.ImageRecord, segmentation_dir: Path, intrinsics: Intrinsics) -> LoadedImage:
+def load_image(record: nocs_io.ImageRecord, segmentation_dir: Path, intrinsics: Intrinsics,
+               categories: CategorySet = NOCS_CATEGORIES) -> LoadedImage:
     """Read one image's segmentation, colour and depth (depth in metres)."""
     segmentation = nocs_io.load_results(segmentation_dir / record.results_name, kind="segmentation")
-    instances, skipped = segmentation_to_instances(segmentation)
+    instances, skipped = segmentation_to_instances(segmentation, categories)
     rgb = nocs_io.read_color(record.color)
     depth = nocs_io.read_depth(record.depth).astype(np.float32) / 1000.0
     return LoadedImage(record, segmentation, FrameInput(rgb, depth, intrinsics, instances), skipped)
@@ -89,15 +91,16 @@ def pose_results(segmentation: dict[str, Any], instances: tuple[InstanceInput, .
 
 
 def iter_loaded(records: list[nocs_io.ImageRecord], segmentation_dir: Path, intrinsics: Intrinsics,
-                workers: int) -> Iterator[LoadedImage | Exception]:
+                workers: int, categories: CategorySet = NOCS_CATEGORIES) -> Iterator[LoadedImage | Exception]:
     """Images in order, read ahead by ``workers`` threads (PNG decoding releases the GIL)."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         window = max(2, 2 * workers)
-        futures = [pool.submit(load_image, r, segmentation_dir, intrinsics) for r in records[:window]]
+        futures = [pool.submit(load_image, r, segmentation_dir, intrinsics, categories) for r in records[:window]]
         for position in range(len(records)):
             future = futures[position]
             if position + window < len(records):
-                futures.append(pool.submit(load_image, records[position + window], segmentation_dir, intrinsics))
+                futures.append(pool.submit(load_image, records[position + window], segmentation_dir, intrinsics,
+                                           categories))
             try:
                 yield future.result()
             except (OSError, ValueError, KeyError) as error:  # a missing or malformed file of one image
@@ -118,8 +121,8 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
     mode = PHASES[phase]
     skipped: Counter = Counter()
     counts = Counter()
-    for item in tqdm(iter_loaded(records, segmentation_dir, intrinsics, workers), total=len(records),
-                     desc=f"{phase} on {dataset}", unit="img"):
+    loaded = iter_loaded(records, segmentation_dir, intrinsics, workers, estimator.categories)
+    for item in tqdm(loaded, total=len(records), desc=f"{phase} on {dataset}", unit="img"):
         if isinstance(item, Exception):
             skipped[f"image skipped: {type(item).__name__}"] += 1
             LOGGER.warning("skipping an image: %s", item)

@@ -288,6 +288,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     """Run (or resume) training; returns a summary (final step, last losses, throughput)."""
     from tqdm import tqdm
 
+    from .categories import categories_from_metadata
     from .checkpoint import read_checkpoint_config, read_weights, load_state_into
     from .data.instances import ColorJitter, InstanceDataset
     from .network import DualPoseNet
@@ -367,7 +368,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
         log = MetricsLog(run_dir / METRICS_FILE, info.is_main, step if state is not None else None)
         metadata = {"model_preset_or_file": options.config, "data": str(options.data),
                     "dataset": dataset.manifest.get("dataset"), "split": dataset.manifest.get("split"),
-                    "train": train_cfg, "world_size": info.world_size}
+                    "train": train_cfg, "world_size": info.world_size,
+                    # the categories the model learns, the names its estimates carry (default the NOCS six)
+                    "categories": categories_from_metadata(dataset.manifest.get("metadata")).to_json()}
         epochs = int(train_cfg["epochs"])
         max_steps = train_cfg["max_steps"]
         max_steps = int(max_steps) if max_steps is not None else None

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..categories import CATEGORIES, category_name
+from ..categories import NOCS_CATEGORIES, CategorySet
 from ..estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
 from ..camera import DISTORTION_MODELS, Distortion, Intrinsics
 from ..visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
@@ -192,11 +192,13 @@ def distortion_from_camera_info(msg: Any) -> Distortion | None:
 
 
 def instances_from_segmentation(
-    msg: Any, shape: tuple[int, int], max_pixels: int | None = None, max_instances: int | None = None
+    msg: Any, shape: tuple[int, int], max_pixels: int | None = None, max_instances: int | None = None,
+    categories: CategorySet = NOCS_CATEGORIES,
 ) -> tuple[tuple[InstanceInput, ...], list[InputIssue]]:
     """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found.
 
-    An instance with an unknown class id, a class name that disagrees with its id, an invalid score
+    Class ids and names are those of the model's ``categories``. An instance with an unknown class
+    id, a class name that disagrees with its id, an invalid score
     or no pixels is skipped; label values without an entry (or negative) are ignored. Of more than
     ``max_instances`` usable instances the largest masks are kept (in label order) and the rest
     skipped. Each of these is reported as an issue. Arrays of the wrong length make the whole
@@ -232,10 +234,10 @@ def instances_from_segmentation(
     for index, class_id in enumerate(class_ids):
         label = index + 1
         try:
-            category = category_name(class_id)
+            category = categories.name(class_id)
         except ValueError:
             issues.append(InputIssue("unknown_class_id", f"instance {label} has class id {class_id}, not one of "
-                                     f"1..{len(CATEGORIES)} ({', '.join(CATEGORIES)}): skipped"))
+                                     f"1..{len(categories)} ({', '.join(categories.names)}): skipped"))
             continue
         if names and names[index] and names[index] != category:
             issues.append(InputIssue("class_name_mismatch", f"instance {label} has class name {names[index]!r} but "

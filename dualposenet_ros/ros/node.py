@@ -43,6 +43,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from ..categories import NOCS_CATEGORIES
 from ..estimates import EstimateStatus
 from ..tracking import Tracker, gate
 from ..visualize import draw_estimates
@@ -149,7 +150,8 @@ class DualPoseNetNode(Node):
         self._detections_pub = self._detections_publisher() if config.publish_detections else None
         self._tracker = Tracker(self._outputs.tracking)  # used by the inference thread only
         self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
-                                               mask_timeout=config.mask_timeout)
+                                               mask_timeout=config.mask_timeout,
+                                               categories=getattr(self.estimator, "categories", NOCS_CATEGORIES))
         input_types = _input_types(config.segmentation_format)
 
         self._slot: LatestFrameSlot[tuple[Any, ...]] = LatestFrameSlot()

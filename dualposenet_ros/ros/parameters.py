@@ -398,8 +398,11 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
     """Check every value; return the read-only configuration or raise :class:`ParameterError`."""
     errors = node_parameter_table().problems(values)
     checkpoint = str(values["checkpoint"]).strip() or None
+    from ..categories import NOCS_CATEGORIES, categories_from_metadata
+
+    categories = NOCS_CATEGORIES  # the shipped model's
     if checkpoint is not None:
-        from ..checkpoint import checkpoint_files
+        from ..checkpoint import CheckpointError, checkpoint_files, read_checkpoint_config
 
         weights, config = checkpoint_files(Path(checkpoint).expanduser())
         missing = [str(path) for path in (weights, config) if not path.is_file()]
@@ -407,11 +410,16 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
             errors.append(f"checkpoint {checkpoint!r} not found: missing {' and '.join(missing)}")
         else:
             checkpoint = str(Path(checkpoint).expanduser())
-    from .segmentation_inputs import parse_class_map
+            try:  # the class_map maps to the categories the checkpoint was trained on
+                categories = categories_from_metadata(read_checkpoint_config(checkpoint)[1])
+            except (CheckpointError, ValueError) as error:
+                errors.append(f"checkpoint {checkpoint!r}: {error}")
+    from .segmentation_inputs import DEFAULT_CLASS_MAP, parse_class_map
 
     class_map = None
+    text = str(values["class_map"])
     try:
-        class_map = parse_class_map(str(values["class_map"]))
+        class_map = parse_class_map(text, categories, skip_unknown_categories=text.strip() == DEFAULT_CLASS_MAP)
     except ValueError as error:
         errors.append(str(error))
     if errors:

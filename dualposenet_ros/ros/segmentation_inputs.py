@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..categories import CATEGORIES, class_id as category_id
+from ..categories import NOCS_CATEGORIES, CategorySet
 from ..estimates import InstanceInput
 from .conversions import LABEL_ENCODINGS, InputError, InputIssue, _image_array, instances_from_segmentation
 
@@ -57,20 +57,25 @@ DEFAULT_CLASS_MAP = "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: ca
 Instances = tuple[tuple[InstanceInput, ...], list[InputIssue]]
 
 
-def parse_class_map(entries: str | Sequence[str]) -> dict[str, int]:
+def parse_class_map(entries: str | Sequence[str], categories: CategorySet = NOCS_CATEGORIES,
+                    skip_unknown_categories: bool = False) -> dict[str, int]:
     """``"cup: mug, 41: mug"`` (or a list of such entries) -> {"cup": 6, "41": 6}, plus each
-    category name -> its id. Keys are compared case-insensitively; raises ValueError naming the
-    first bad entry."""
-    mapping = {name: category_id(name) for name in CATEGORIES}
+    category name -> its id, for the model's ``categories``. Keys are compared case-insensitively;
+    raises ValueError naming the first bad entry. With ``skip_unknown_categories`` (the default map
+    under a model of other categories) entries naming a category the model lacks are left out."""
+    lower = {name.lower(): index + 1 for index, name in enumerate(categories.names)}
+    mapping = dict(lower)
     if isinstance(entries, str):
         entries = [entry for entry in entries.split(",") if entry.strip()]
     for entry in entries:
         key, sep, value = str(entry).rpartition(":")
         key, value = key.strip().lower(), value.strip().lower()
-        if not sep or not key or value not in CATEGORIES:
+        if sep and key and value not in lower and skip_unknown_categories:
+            continue
+        if not sep or not key or value not in lower:
             raise ValueError(f"class_map entry {entry!r} must be 'segmenter class: category' with a category among "
-                             f"{', '.join(CATEGORIES)}")
-        mapping[key] = category_id(value)
+                             f"{', '.join(categories.names)}")
+        mapping[key] = lower[value]
     return mapping
 
 
@@ -274,12 +279,15 @@ class InstanceReader:
     node passes it to :func:`~.conversions.frame_from_messages`."""
 
     def __init__(self, segmentation_format: str, class_map: dict[str, int] | None = None,
-                 masks: MaskStore | None = None, mask_timeout: float = 0.5) -> None:
+                 masks: MaskStore | None = None, mask_timeout: float = 0.5,
+                 categories: CategorySet = NOCS_CATEGORIES) -> None:
         if segmentation_format not in FORMATS:
             raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of "
                              f"{', '.join(FORMATS)}")
         self.format = segmentation_format
-        self.class_map = class_map if class_map is not None else parse_class_map(DEFAULT_CLASS_MAP)
+        self.categories = categories
+        self.class_map = class_map if class_map is not None else parse_class_map(
+            DEFAULT_CLASS_MAP, categories, skip_unknown_categories=True)
         if masks is None and segmentation_format == "detections_masks":
             masks = MaskStore()
         self.masks = masks
@@ -288,7 +296,7 @@ class InstanceReader:
     def read(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
              max_instances: int | None = None) -> Instances:
         if self.format == "instance_segmentation":
-            return instances_from_segmentation(msg, shape, max_pixels, max_instances)
+            return instances_from_segmentation(msg, shape, max_pixels, max_instances, self.categories)
         if self.format == "yolo_ros":
             instances, issues = instances_from_yolo(msg, shape, self.class_map)
         else:

@@ -16,7 +16,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ...categories import class_id as category_id
 from ...frames import public_pose_matrix
 from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS
@@ -26,7 +25,6 @@ from .scene import Scene
 from .sensor import DEFAULT_DEPTH_NOISE, NO_DEPTH_NOISE, DepthNoise, corrupt_depth, finish_color
 from .textures import background_color, object_albedo, plane_albedo
 
-MUG = category_id("mug")
 MIN_VISIBLE_PIXELS = 50
 """Objects showing fewer pixels are left unannotated (like clutter): out of the mask, the NOCS
 map and the ground truth, since nothing useful can be learnt or measured from a sliver."""
@@ -223,7 +221,7 @@ def _instances(scene: Scene, instance_mask: np.ndarray, part_image: np.ndarray, 
         if count < max(min_pixels, 1):
             continue
         handle_visible = True
-        if obj.model.class_id == MUG:
+        if obj.model.category == "mug":
             handle = int(np.sum(pixels & (part_image == HANDLE)))
             handle_visible = handle >= max(HANDLE_MIN_PIXELS, HANDLE_MIN_FRACTION * count)
         rotation, translation = scene.object_pose(obj)
@@ -265,7 +263,9 @@ def render_scene(
     background_depth, color = _background(scene, rows, columns, _rotate(rays, scene.camera.rotation), height)
 
     buffers = _object_buffers(scene)
-    fragments = rasterize(buffers.vertices, buffers.faces, pinhole, size)
+    # Mesh files (objects with a category name of their own) may be open or wound either way: both sides are drawn.
+    closed = all(not obj.model.name for obj in scene.objects)
+    fragments = rasterize(buffers.vertices, buffers.faces, pinhole, size, cull_back=closed)
     object_depth = fragments.depth.reshape(-1)
     is_object = object_depth < background_depth
     depth = np.where(is_object, object_depth, background_depth)

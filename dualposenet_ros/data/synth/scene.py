@@ -18,6 +18,7 @@ from ...categories import CATEGORIES
 from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import rotation_y
+from .mesh_files import MeshCategory
 from .shapes import DEFAULT_STEP, ObjectModel, make_object_model
 from .textures import Material, PlaneTexture, periodic_noise, sample_material, sample_plane_texture
 
@@ -169,6 +170,9 @@ class SceneConfig:
     orbit_rate: float = 0.15  # rad/s, largest |orbit rate| of the camera
     mesh_step: float = DEFAULT_STEP
     categories: tuple[str, ...] = CATEGORIES
+    mesh_categories: tuple[MeshCategory, ...] = ()
+    """Categories of one's own; when given, the objects come from their meshes (class ids 1..n in
+    this order) instead of the NOCS ``categories``."""
 
 
 class SceneSampler:
@@ -237,6 +241,14 @@ class SceneSampler:
                 return view
         return view  # the farthest try: an object may sit near the border or outside
 
+    def _object_model(self, rng: np.random.Generator) -> ObjectModel:
+        """A random object of a random category (one's own when configured, else the NOCS ones)."""
+        config = self.config
+        if config.mesh_categories:
+            index = int(rng.integers(len(config.mesh_categories)))
+            return config.mesh_categories[index].sample(index + 1, rng)
+        return make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step)
+
     def _place_objects(self, rng: np.random.Generator) -> tuple[PlacedObject, ...]:
         """Objects at random non-overlapping spots (footprint circles) around the table centre."""
         config = self.config
@@ -244,7 +256,7 @@ class SceneSampler:
         radius = rng.uniform(*config.layout_radius)
         placed: list[PlacedObject] = []
         for _ in range(count):
-            model = make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step)
+            model = self._object_model(rng)
             footprint = model.footprint_radius
             for attempt in range(100):  # the layout area grows while spots are taken
                 spot = rng.uniform(-1.0, 1.0, size=2) * (radius * (1.0 + attempt / 50.0) + 0.5 * footprint)
@@ -257,7 +269,7 @@ class SceneSampler:
                         PlacedObject(
                             instance_id=len(placed) + 1,
                             model=model,
-                            material=sample_material(model.class_id, rng),
+                            material=sample_material(model.category, rng),
                             position=np.array([spot[0], model.size[1] / 2.0, spot[1]]),
                             yaw=float(rng.uniform(0.0, 2 * np.pi)),
                             spin=float(rng.uniform(-config.spin_rate, config.spin_rate)),

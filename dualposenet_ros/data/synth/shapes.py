@@ -61,7 +61,8 @@ class ObjectModel:
 
     ``mesh`` vertices are normalised object coordinates (NOCS map value - 0.5); ``scale`` is the
     metric box diagonal, so metric points are ``scale * vertex``; ``extents`` is the normalised
-    box size (norm 1), the ``gt_scales`` of the NOCS pickles.
+    box size (norm 1), the ``gt_scales`` of the NOCS pickles. ``name`` is the category of an
+    object made from a mesh file (:mod:`.mesh_files`); empty for the NOCS six, named by class id.
     """
 
     class_id: int
@@ -69,14 +70,16 @@ class ObjectModel:
     mesh: Mesh
     scale: float
     extents: np.ndarray
+    name: str = ""
 
     @property
     def category(self) -> str:
-        return category_name(self.class_id)
+        return self.name or category_name(self.class_id)
 
     @property
     def synset(self) -> str:
-        return SYNSETS[self.category]
+        """The ShapeNet synset of a NOCS category, the category name of one's own (its folder name)."""
+        return SYNSETS.get(self.category, self.category)
 
     @property
     def size(self) -> np.ndarray:

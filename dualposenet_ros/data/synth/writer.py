@@ -9,7 +9,9 @@ tight box in normalised object coordinates); for val images also the ground trut
 format ``segmentation_results/val/results_val_<scene>_<idx>.pkl``. Predicted masks are the
 rendered visible masks, each eroded or dilated by one pixel at random (never emptied) to look
 like a segmentation network's output, with scores drawn from [0.8, 1.0]; ``exact_masks`` keeps
-them exact. ``dataset.json`` at the root records the generator version, seed and counts.
+them exact. ``dataset.json`` at the root records the generator version, seed, counts and the categories
+(``"categories"``: the NOCS six, or one's own made from mesh folders, :mod:`.mesh_files`, whose
+objects are filed under their category name instead of a ShapeNet synset).
 
 Every scene draws from its own generator seeded by (seed, split, scene index), so scenes can be
 written in any order by parallel workers and the output depends only on the seed.
@@ -30,12 +32,13 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
-from ...categories import CATEGORIES, category_name
+from ...categories import NOCS_CATEGORIES, CategorySet
 from .. import nocs_io
 from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
-from .scene import SceneSampler
+from .mesh_files import MeshCategory
+from .scene import SceneConfig, SceneSampler
 
 GENERATOR_VERSION = "2"  # 2: gt_RTs in the public optical frame (1 wrote them with x and y negated)
 """Bumped whenever the same seed would produce different data."""
@@ -54,6 +57,14 @@ class SynthSettings:
     image_size: tuple[int, int] = (640, 480)
     encoded_depth: bool = False  # 3-channel CAMERA depth encoding instead of 16-bit PNG
     exact_masks: bool = False
+    mesh_categories: tuple[MeshCategory, ...] = ()  # one's own categories instead of the NOCS six
+
+    @property
+    def categories(self) -> CategorySet:
+        """The dataset's categories in class-id order (recorded in ``dataset.json``)."""
+        if not self.mesh_categories:
+            return NOCS_CATEGORIES
+        return CategorySet(tuple(category.category for category in self.mesh_categories))
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -131,7 +142,8 @@ def write_frame(root: Path, split: str, scene: str, index: str, frame: Frame, en
 def write_scene(root: Path, split: str, scene_index: int, settings: SynthSettings) -> dict[str, Any]:
     """Sample, render and write every image of one scene; returns its counts."""
     rng = scene_rng(settings.seed, split, scene_index)
-    sampler = SceneSampler(intrinsics=settings.intrinsics, image_size=settings.image_size)
+    sampler = SceneSampler(SceneConfig(mesh_categories=settings.mesh_categories), settings.intrinsics,
+                           settings.image_size)
     scene = sampler.sample(rng)
     for obj in scene.objects:
         bbox_path = root / "obj_models" / split / obj.model.synset / obj.model.model_id / "bbox.txt"
@@ -144,7 +156,7 @@ def write_scene(root: Path, split: str, scene_index: int, settings: SynthSetting
         frame = render_scene(scene, settings.intrinsics, settings.image_size, rng=rng)
         index = f"{image:04d}"
         write_frame(root, split, scene_name, index, frame, settings.encoded_depth)
-        per_class.update(category_name(gt.class_id) for gt in frame.instances)
+        per_class.update(settings.categories.name(gt.class_id) for gt in frame.instances)
         if split in _EVALUATED_SPLITS:
             tag = nocs_io.split_tag("CAMERA", split)
             name = nocs_io.results_file_name(tag, scene_name, index)
@@ -179,6 +191,8 @@ def generate_dataset(
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}: expected {SPLITS}")
     tasks = [(os.fspath(root), split, index, settings) for split in SPLITS for index in range(scenes.get(split, 0))]
+    for category in settings.mesh_categories:
+        category.meshes()  # a missing folder or a broken file fails here, before any worker starts
     root.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(tasks), unit="scene", desc="synth", disable=not progress)
     results = []
@@ -209,12 +223,13 @@ def _summary(settings: SynthSettings, scenes: dict[str, int], results: list[dict
             "scenes": scenes.get(split, 0),
             "images": sum(result["images"] for result in mine),
             "instances": sum(per_class.values()),
-            "per_class": {name: per_class.get(name, 0) for name in CATEGORIES},
+            "per_class": {name: per_class.get(name, 0) for name in settings.categories.names},
         }
     return {
         "generator": "dualposenet_ros.data.synth",
         "generator_version": GENERATOR_VERSION,
         "package_version": __version__,
         "settings": {**asdict(settings), "intrinsics": list(settings.intrinsics)},
+        "categories": settings.categories.to_json(),
         "splits": splits,
     }
