@@ -7,6 +7,7 @@ import os
 import sys
 
 from ...categories import SYMMETRIES
+from .effects import EFFECTS, parse_effects
 from .mesh_files import MeshCategory
 
 
@@ -47,6 +48,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoded-depth", action="store_true", help="write depth in the 3-channel CAMERA encoding")
     parser.add_argument("--exact-masks", action="store_true", help="segmentation results use the exact rendered masks")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--effects", nargs="+", default=[], metavar="EFFECT",
+                        help="realism effects to turn on: all, or any of " + "; ".join(
+                            f"{name} ({text})" for name, text in EFFECTS.items()).replace("%", "%%"))
     own = parser.add_argument_group(
         "categories of one's own (instead of the NOCS six): repeat --meshes/--category/--symmetry per category")
     own.add_argument("--meshes", action="append", default=[], metavar="FOLDER",
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         own = mesh_categories(args)
+        effects = parse_effects(args.effects)
     except ValueError as error:
         print(f"dualposenet synth: error: {error}", file=sys.stderr)
         return 2
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         encoded_depth=args.encoded_depth,
         exact_masks=args.exact_masks,
         mesh_categories=own,
+        effects=effects,
     )
     try:
         summary = generate_dataset(

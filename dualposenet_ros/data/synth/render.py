@@ -22,7 +22,7 @@ from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import HANDLE
 from .raster import rasterize
 from .scene import Scene
-from .sensor import DEFAULT_DEPTH_NOISE, NO_DEPTH_NOISE, DepthNoise, corrupt_depth, finish_color
+from .sensor import DEFAULT_DEPTH_NOISE, NO_DEPTH_NOISE, DepthNoise, corrupt_depth, finish_color, vary_color
 from .textures import background_color, object_albedo, plane_albedo
 
 MIN_VISIBLE_PIXELS = 50
@@ -216,6 +216,8 @@ def _instances(scene: Scene, instance_mask: np.ndarray, part_image: np.ndarray, 
     """Ground truth of the objects with at least ``min_pixels`` visible pixels."""
     instances = []
     for obj in scene.objects:
+        if obj.model.class_id == 0:  # clutter
+            continue
         pixels = instance_mask == obj.instance_id
         count = int(pixels.sum())
         if count < max(min_pixels, 1):
@@ -250,12 +252,14 @@ def render_scene(
     sensor_noise: bool = True,
     depth_noise: DepthNoise = DEFAULT_DEPTH_NOISE,
     min_pixels: int = MIN_VISIBLE_PIXELS,
+    color_variety: bool = False,
 ) -> Frame:
     """Render ``scene`` at ``size`` = (width, height) with ``intrinsics`` (fx, fy, cx, cy object,
     3x3 matrix or 4-sequence). Noise comes from ``rng`` or, by default, from the scene's noise
     seed and frame index, so a scene renders the same every time. Without ``sensor_noise`` the
     depth is the exact depth rounded to mm and the colour is noise-free. Objects with fewer than
-    ``min_pixels`` visible pixels stay in the images but are not annotated."""
+    ``min_pixels`` visible pixels stay in the images but are not annotated, as are clutter objects
+    (class id 0). ``color_variety`` draws another exposure, white balance and gamma for the image."""
     pinhole = Intrinsics.coerce(intrinsics)
     width, height = size
     rng = np.random.default_rng([scene.noise_seed, scene.frame_index]) if rng is None else rng
@@ -264,7 +268,7 @@ def render_scene(
 
     buffers = _object_buffers(scene)
     # Mesh files (objects with a category name of their own) may be open or wound either way: both sides are drawn.
-    closed = all(not obj.model.name for obj in scene.objects)
+    closed = all(not obj.model.name or obj.model.class_id == 0 for obj in scene.objects)
     fragments = rasterize(buffers.vertices, buffers.faces, pinhole, size, cull_back=closed)
     object_depth = fragments.depth.reshape(-1)
     is_object = object_depth < background_depth
@@ -286,7 +290,9 @@ def render_scene(
     image = color.reshape(height, width, 3)
     exact_depth = depth.reshape(height, width)
     if sensor_noise:
-        rgb, depth_mm = finish_color(image, rng), corrupt_depth(exact_depth, rng, depth_noise)
+        brightness = image.max(axis=-1)  # what the dark- and specular-surface holes look at
+        rgb = finish_color(vary_color(image, rng) if color_variety else image, rng)
+        depth_mm = corrupt_depth(exact_depth, rng, depth_noise, brightness)
     else:
         rgb, depth_mm = finish_color(image, rng, sigma=0.0), corrupt_depth(exact_depth, rng, NO_DEPTH_NOISE)
     instance_mask = instance_mask.reshape(height, width)
