@@ -203,6 +203,33 @@ def test_validation_loss_logged(tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "epoch_0001.safetensors").is_file()
 
 
+def test_time_limit_stops_resumably_and_the_loss_plot_follows(tmp_path):
+    """A chunk that runs out of time stops after its first step with everything saved (weights, state,
+    metrics, losses.png); --resume continues from there."""
+    from dualposenet_ros.evaluation.training_curves import plot_training_curves
+    from dualposenet_ros.train import PLOT_FILE
+
+    make_store(tmp_path / "store", count=14)
+    make_store(tmp_path / "val", count=6, seed=1)
+    config = write_config(tmp_path / "tiny.yaml", batch_size=4, epochs=2)
+    common = dict(data=str(tmp_path / "store"), val_data=str(tmp_path / "val"), out=str(tmp_path / "run"),
+                  config=str(config), progress=False)
+    first = train(TrainOptions(time_limit_minutes=0.0, **common))
+    assert first["step"] == 1
+    state = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)
+    assert (state["step"], state["batch_in_epoch"]) == (1, 1)
+    plot = tmp_path / "run" / PLOT_FILE
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    second = train(TrainOptions(resume=True, **common))
+    assert second["step"] == 6  # 3 steps per epoch, 2 epochs
+    kinds = [entry["kind"] for entry in read_metrics(tmp_path / "run")]
+    assert kinds.count("val") == 2 and kinds.count("train") == 6
+    assert plot.stat().st_size > 0
+    (tmp_path / "empty.jsonl").write_text("")
+    assert not plot_training_curves(tmp_path / "empty.jsonl", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_ddp_two_processes_gloo(tmp_path):
     """torchrun with 2 CPU processes (gloo): same global batch, rank-0-only outputs."""
     make_store(tmp_path / "store", count=8)
