@@ -207,5 +207,5 @@ def run(args: argparse.Namespace) -> int:
         from .evaluation.report import format_table
 
         results, sources = load_results(out_dir, progress=False)
-        print(format_table(evaluate_results(results, sources)))
+        print(format_table(evaluate_results(results, sources, estimator.categories)))
     return 0 if summary["images"] else 1

@@ -101,6 +101,11 @@ def test_own_category_synth_prepare_train_test_and_node_class_map(tmp_path, caps
     results = [nocs_io.load_results(path, kind="pose") for path in sorted(out.glob("results_val_*.pkl"))]
     assert results and sum(len(result["pred_class_ids"]) for result in results) > 0
     assert all(set(np.asarray(result["pred_class_ids"]).tolist()) <= {1} for result in results)
+    capsys.readouterr()
+    for source in (run, data):  # the categories from the checkpoint or from the dataset
+        assert main(["evaluate", str(out), "--categories", str(source)]) == 0
+        table = capsys.readouterr().out
+        assert "gadget" in table and "bottle" not in table
 
     # The node's class map takes the checkpoint's categories: its own names map to themselves, the
     # default map's NOCS entries (cup: mug, ...) are left out, a user entry may name 'gadget' only.
