@@ -176,6 +176,7 @@ class TrainOptions:
     threads: int | None = None
     progress: bool = True
     time_limit_minutes: float | None = None  # stop (resumably) at the first step after this long
+    init: str | None = None  # start from these weights (fine-tuning), with a fresh optimiser and step 0
 
 
 TARGET_KEYS = ("quaternion", "translation", "size", "canonical_points")
@@ -347,6 +348,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
         model = DualPoseNet(model_config).to(device)
         if state is not None:
             load_state_into(model, read_weights(run_dir / f"{MODEL_STEM}.safetensors", "cpu"))
+        elif options.init:
+            load_state_into(model, read_weights(options.init, "cpu"))  # names the first mismatch
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate(0, train_cfg),
                                      betas=tuple(train_cfg["betas"]), weight_decay=float(train_cfg["weight_decay"]))
         use_scaler = device.type == "cuda" and bool(train_cfg["amp"]) and train_cfg["amp_dtype"] == "float16"
@@ -375,7 +378,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         log = MetricsLog(run_dir / METRICS_FILE, info.is_main, step if state is not None else None)
         metadata = {"model_preset_or_file": options.config, "data": str(options.data),
                     "dataset": dataset.manifest.get("dataset"), "split": dataset.manifest.get("split"),
-                    "train": train_cfg, "world_size": info.world_size,
+                    "train": train_cfg, "world_size": info.world_size, "init": options.init,
                     # the categories the model learns, the names its estimates carry (default the NOCS six)
                     "categories": categories_from_metadata(dataset.manifest.get("metadata")).to_json()}
         epochs = int(train_cfg["epochs"])
@@ -517,20 +520,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op CPU threads (default: torch's; 1 is faster on a busy shared CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from these weights (fine-tuning; the model config must match, e.g. "
+                             "--config compact for the shipped model)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                         help="stop and save after this long (continue with --resume): training in chunks that fit "
                              "a time-limited machine")
 
 
 def run(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+
     options = TrainOptions(
         data=args.data, out=args.out, config=args.config, val_data=args.val_data, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, workers=args.workers, amp=args.amp, amp_dtype=args.amp_dtype,
         resume=args.resume, seed=args.seed, max_steps=args.max_steps, log_every=args.log_every, device=args.device,
-        threads=args.threads, progress=not args.no_progress, time_limit_minutes=args.time_limit)
+        threads=args.threads, progress=not args.no_progress, time_limit_minutes=args.time_limit,
+        init=args.init)
     try:
         summary = train(options)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
         print(f"dualposenet train: error: {error}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:

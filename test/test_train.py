@@ -230,6 +230,26 @@ def test_time_limit_stops_resumably_and_the_loss_plot_follows(tmp_path):
     assert not (tmp_path / "none.png").exists()
 
 
+def test_init_starts_from_given_weights_with_a_fresh_optimiser(tmp_path):
+    from dualposenet_ros.checkpoint import read_checkpoint_config, read_weights
+    from dualposenet_ros.cli import main
+
+    make_store(tmp_path / "store", count=8)
+    config = write_config(tmp_path / "tiny.yaml", batch_size=4, lr=0.0, lr_min=0.0)
+    train(TrainOptions(data=str(tmp_path / "store"), out=str(tmp_path / "base"), config=str(config), max_steps=2,
+                       progress=False))
+    train(TrainOptions(data=str(tmp_path / "store"), out=str(tmp_path / "tuned"), config=str(config), max_steps=1,
+                       progress=False, init=str(tmp_path / "base")))
+    base, tuned = read_weights(tmp_path / "base"), read_weights(tmp_path / "tuned")
+    assert all(torch.equal(base[key], tuned[key]) for key in base)  # lr 0: the weights it started from
+    _, metadata = read_checkpoint_config(tmp_path / "tuned")
+    assert metadata["step"] == 1 and metadata["init"] == str(tmp_path / "base")
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("feature_dim: 32", "feature_dim: 16"))
+    assert main(["train", "--data", str(tmp_path / "store"), "--out", str(tmp_path / "bad"), "--config", str(other),
+                 "--init", str(tmp_path / "base"), "--max-steps", "1", "--no-progress"]) == 2
+
+
 def test_ddp_two_processes_gloo(tmp_path):
     """torchrun with 2 CPU processes (gloo): same global batch, rank-0-only outputs."""
     make_store(tmp_path / "store", count=8)

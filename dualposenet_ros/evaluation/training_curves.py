@@ -52,8 +52,9 @@ def plot_training_curves(metrics: str | os.PathLike[str], path: str | os.PathLik
                    label="validation (per epoch)")
     total.set(title="total loss", xlabel="step", yscale="log")
     total.legend(fontsize="small")
-    rate.plot(steps, [entry["lr"] for entry in train])
-    rate.set(title="learning rate", xlabel="step", yscale="log")
+    rates = [entry["lr"] for entry in train]
+    rate.plot(steps, rates)
+    rate.set(title="learning rate", xlabel="step", yscale="log" if min(rates) > 0 else "linear")
     for axis in (losses, total, rate):
         axis.grid(True, alpha=0.3)
     target = Path(path)
