@@ -12,7 +12,7 @@ import pytest
 
 trimesh = pytest.importorskip("trimesh")
 
-from dualposenet_ros.categories import NOCS_CATEGORIES, Category, CategorySet, categories_from_metadata  # noqa: E402
+from dualposenet_ros.core.categories import NOCS_CATEGORIES, Category, CategorySet, categories_from_metadata  # noqa: E402
 from dualposenet_ros.cli import main  # noqa: E402
 
 TOY_MODEL = {"resolution": 16, "filters": [4, 4, 8, 8, 8, 8, 8, 8], "feature_dim": 32, "head_hidden": [32, 16],
@@ -85,8 +85,8 @@ def test_own_category_synth_prepare_train_test_and_node_class_map(tmp_path, caps
 
     assert main(["train", "--data", str(store), "--out", str(run), "--config", str(toy), "--batch-size", "2",
                  "--max-steps", "2", "--workers", "0", "--device", "cpu", "--no-progress"]) == 0
-    from dualposenet_ros.checkpoint import read_checkpoint_config
-    from dualposenet_ros.pipeline import PoseEstimator
+    from dualposenet_ros.model.checkpoint import read_checkpoint_config
+    from dualposenet_ros.inference.pipeline import PoseEstimator
 
     _, metadata = read_checkpoint_config(run)
     assert metadata["categories"] == [{"name": "gadget", "symmetry": "none"}]

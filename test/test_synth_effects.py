@@ -141,10 +141,10 @@ def test_mask_effects_each_change_the_masks_as_described():
 
 def test_real_sizes_cover_the_real_objects_of_the_fixtures():
     """The main size of every REAL275 test object in the fixtures lies in REAL_SIZE_RANGES."""
-    from dualposenet_ros.categories import category_name
+    from dualposenet_ros.core.categories import category_name
     from dualposenet_ros.data import nocs_io
     from dualposenet_ros.data.synth.shapes import REAL_SIZE_RANGES, SIZE_RANGES
-    from dualposenet_ros.frames import public_pose
+    from dualposenet_ros.core.frames import public_pose
 
     axis = {"bottle": 1, "bowl": 0, "camera": 0, "can": 1, "laptop": 0, "mug": 1}  # what the builders draw
     files = sorted(FIXTURES.glob("nocs_published/*.pkl")) + sorted(FIXTURES.glob("real275_scene_6_0000/*.pkl"))

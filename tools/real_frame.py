@@ -28,7 +28,7 @@ BOX_MARGIN = 0.05
 
 def ground_truth_masks(depth_m: np.ndarray, intrinsics, results: dict, margin: float = BOX_MARGIN) -> list[np.ndarray]:
     """Per ground-truth object, the pixels whose depth point lies inside its box (``margin`` larger)."""
-    from dualposenet_ros.frames import public_pose
+    from dualposenet_ros.core.frames import public_pose
 
     height, width = depth_m.shape
     rows, cols = np.mgrid[0:height, 0:width]
@@ -45,7 +45,7 @@ def ground_truth_masks(depth_m: np.ndarray, intrinsics, results: dict, margin: f
 
 def truth_records(results: dict) -> list:
     from dualposenet_ros.evaluation.scoring import PoseRecord
-    from dualposenet_ros.frames import public_pose
+    from dualposenet_ros.core.frames import public_pose
 
     records = []
     for index, (class_id, matrix, extents, handle) in enumerate(zip(
@@ -60,7 +60,7 @@ def truth_records(results: dict) -> list:
 def official_records(results: dict) -> list:
     """The released predictions, numbered from 101 so they are matched to the truth by position."""
     from dualposenet_ros.evaluation.scoring import PoseRecord
-    from dualposenet_ros.frames import public_pose
+    from dualposenet_ros.core.frames import public_pose
 
     records = []
     for index, (class_id, matrix, extents, score) in enumerate(zip(
@@ -76,11 +76,11 @@ def compare(checkpoint: str | None, fixture: Path = FIXTURE, threads: int | None
     """Errors per object of the model (``None``: the shipped one) and of the official predictions."""
     import torch
 
-    from dualposenet_ros.camera import Intrinsics
+    from dualposenet_ros.core.camera import Intrinsics
     from dualposenet_ros.data import nocs_io
-    from dualposenet_ros.estimates import FrameInput, InstanceInput
+    from dualposenet_ros.core.estimates import FrameInput, InstanceInput
     from dualposenet_ros.evaluation.scoring import PoseRecord, match
-    from dualposenet_ros.pipeline import PoseEstimator
+    from dualposenet_ros.inference.pipeline import PoseEstimator
 
     if threads:
         torch.set_num_threads(threads)

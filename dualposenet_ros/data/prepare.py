@@ -8,7 +8,7 @@ For every image of the split and every instance of its ``meta.txt`` that is pres
    (:func:`~dualposenet_ros.data.umeyama.ransac_umeyama`);
 3. for the categories symmetric about y (bottle, bowl, can; one's own as ``dataset.json`` records),
    replace R by its canonical representative ``R_c``
-   (:func:`~dualposenet_ros.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
+   (:func:`~dualposenet_ros.core.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
    canonical coordinates with it (``x_c = R_c^T R x``), so ``x_c = R_c^T (p - t) / s`` still holds;
 4. targets: quaternion of the camera-to-object rotation ``R_c^T`` (w >= 0); translation ``t - c``
    with ``c`` the centroid of the observed points; size ``s * e`` with ``e`` the object's normalised
@@ -76,8 +76,8 @@ class PrepareSettings:
 
     @property
     def category_set(self) -> Any:
-        """The dataset's :class:`~dualposenet_ros.categories.CategorySet`."""
-        from ..categories import NOCS_CATEGORIES, Category, CategorySet
+        """The dataset's :class:`~dualposenet_ros.core.categories.CategorySet`."""
+        from ..core.categories import NOCS_CATEGORIES, Category, CategorySet
 
         if not self.categories:
             return NOCS_CATEGORIES
@@ -132,8 +132,8 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
                      settings: PrepareSettings, extents: tuple[float, ...] | None,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
     """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
-    from ..preprocess import centre, sample_point_indices, spherical_maps
-    from ..rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..core.rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..model.preprocess import centre, sample_point_indices, spherical_maps
     from .umeyama import ransac_umeyama
 
     fit = ransac_umeyama(nocs, points, threshold=settings.ransac_threshold,
@@ -181,7 +181,7 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
 
 def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> ImageResult:
     """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
-    from ..preprocess import Intrinsics, backproject, normalize_rgb
+    from ..model.preprocess import Intrinsics, backproject, normalize_rgb
     from . import nocs_io
 
     result = ImageResult()
@@ -271,7 +271,7 @@ class PrepareSummary:
 
 def dataset_categories(root: str | os.PathLike[str]) -> Any:
     """The categories a synthetic dataset records in its ``dataset.json``; the NOCS six otherwise."""
-    from ..categories import categories_from_metadata
+    from ..core.categories import categories_from_metadata
 
     path = Path(root) / "dataset.json"
     if not path.is_file():
@@ -413,7 +413,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_sizes(config: str) -> tuple[int, int]:
-    from ..config import load_model_config
+    from ..core.config import load_model_config
 
     model_config = load_model_config(config)
     return model_config.resolution, model_config.num_points

@@ -10,7 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dualposenet_ros.categories import NOCS_CATEGORIES, CategorySet, categories_from_metadata
+from dualposenet_ros.core.categories import NOCS_CATEGORIES, CategorySet, categories_from_metadata
 from dualposenet_ros.data.nocs_io import ResultsFormatError, read_pickle
 from dualposenet_ros.evaluation.metrics import evaluate_results, image_record
 from dualposenet_ros.evaluation.report import format_table, write_json
@@ -67,7 +67,7 @@ def categories_of(path: str | Path | None) -> CategorySet:
         from dualposenet_ros.data.prepare import dataset_categories
 
         return dataset_categories(path.parent if path.name == "dataset.json" else path)
-    from dualposenet_ros.checkpoint import read_checkpoint_config
+    from dualposenet_ros.model.checkpoint import read_checkpoint_config
 
     return categories_from_metadata(read_checkpoint_config(path)[1])
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ...categories import SYMMETRIES
+from ...core.categories import SYMMETRIES
 from .effects import EFFECTS, parse_effects
 from .mesh_files import MeshCategory
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...categories import Category
+from ...core.categories import Category
 from .mesh import BODY, Mesh
 from .shapes import ObjectModel, normalize_mesh
 

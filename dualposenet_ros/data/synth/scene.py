@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ...categories import CATEGORIES
-from ...camera import Intrinsics
+from ...core.camera import Intrinsics
+from ...core.categories import CATEGORIES
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import box, polyline_pieces, revolution_segments, revolve_pieces, rotation_y
 from .mesh_files import MeshCategory

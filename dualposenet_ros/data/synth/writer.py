@@ -33,9 +33,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
-from ...categories import NOCS_CATEGORIES, CategorySet
+from ...core.camera import Intrinsics
+from ...core.categories import NOCS_CATEGORIES, CategorySet
 from .. import nocs_io
-from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
 from .effects import depth_noise
