@@ -128,3 +128,31 @@ def test_node_input_class_ids_follow_the_models_categories():
     own = CategorySet((Category("gadget"), Category("tin", "y")))
     assert parse_class_map(DEFAULT_CLASS_MAP, own, skip_unknown_categories=True) == {"gadget": 1, "tin": 2}
     assert parse_class_map(DEFAULT_CLASS_MAP)["cup"] == 6
+
+
+def test_the_node_names_its_outputs_with_the_models_categories(rclpy_context):
+    """A model of one's own in the node: InstanceSegmentation class ids and names are the model's,
+    ``~/objects`` and TF carry its category names and symmetry."""
+    from ros_node_support import Probe, in_process_node, make_frame, tiny_model
+    from ros_support import require_rclpy
+
+    require_rclpy()
+    from dualposenet_ros.inference.pipeline import PoseEstimator
+    from dualposenet_ros.ros import parameters
+
+    own = CategorySet((Category("gadget"), Category("tin", "y")))
+    estimator = PoseEstimator(tiny_model(), device="cpu", categories=own)
+    node = in_process_node(rclpy_context, {**parameters.reliable_input_overrides(), "diagnostics_period": 1000.0},
+                           estimator=estimator)
+    probe = Probe(rclpy_context)
+    probe.executor.add_node(node)
+    try:
+        frame = make_frame(1.0)  # class ids 6 and 2: 6 is unknown to this model, 2 is 'tin'
+        frame[3].class_names = ["", "tin"]
+        result = probe.wait_for_objects(1.0, timeout=60, republish=frame)
+        assert result is not None
+        assert [(pose.category, pose.class_id, pose.rotation_symmetric) for pose in result.objects] == [("tin", 2, True)]
+        assert probe.spin_until(lambda: any("tin" in t.child_frame_id for t in probe.transforms), 10)
+    finally:
+        probe.close()
+        node.destroy_node()
