@@ -151,7 +151,8 @@ def test_the_node_names_its_outputs_with_the_models_categories(rclpy_context):
         frame[3].class_names = ["", "tin"]
         result = probe.wait_for_objects(1.0, timeout=60, republish=frame)
         assert result is not None
-        assert [(pose.category, pose.class_id, pose.rotation_symmetric) for pose in result.objects] == [("tin", 2, True)]
+        outputs = [(pose.category, pose.class_id, pose.rotation_symmetric) for pose in result.objects]
+        assert outputs == [("tin", 2, True)]
         assert probe.spin_until(lambda: any("tin" in t.child_frame_id for t in probe.transforms), 10)
     finally:
         probe.close()
