@@ -17,7 +17,9 @@ fi
 PYTHON=${PYTHON:-python}
 OUT=${GPU_CHECK_OUT:-docs/benchmarks}
 
-DEVICE=${GPU_CHECK_DEVICE:-cuda}  # cpu: the same steps on the CPU, to check the script itself (slow, no GPU numbers)
+# GPU_CHECK_DEVICE=cpu: the same steps on the CPU, to check the script itself (no GPU numbers); with
+# GPU_CHECK_STEP_SECONDS=N each step stops after N s (a quick check that every command line parses).
+DEVICE=${GPU_CHECK_DEVICE:-cuda}
 if [[ $DEVICE == cpu ]]; then
   gpu="cpu (dry run of the GPU check)"
 elif ! gpu=$("$PYTHON" -c "import sys, torch
@@ -44,6 +46,7 @@ step() {
   shift 2
   local left=$((DEADLINE - SECONDS))
   (( limit > left )) && limit=$left
+  [[ -n ${GPU_CHECK_STEP_SECONDS:-} ]] && (( limit > GPU_CHECK_STEP_SECONDS )) && limit=$GPU_CHECK_STEP_SECONDS
   if (( limit < 5 )); then
     echo "== $name: skipped (the check's ${DEADLINE}s are used up)"
     STEPS+=("{\"step\": \"$name\", \"exit\": null, \"seconds\": 0}")
