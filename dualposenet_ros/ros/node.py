@@ -62,7 +62,8 @@ from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, Ou
 from .rate_limited_log import RateLimitedLog
 from .stage_times import StageTimes, Stopwatch
 from .stamp_order import StampOrder
-from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
+from .segmentation_inputs import (DEFAULT_CLASS_MAP, MASKS_TOPIC, InstanceReader, parse_class_map,
+                                  segmentation_type)
 from .segmentation_sync import SegmentationMatcher, SyncEvents
 
 if TYPE_CHECKING:
@@ -154,9 +155,10 @@ class DualPoseNetNode(Node):
 
         self._detections_pub = self._detections_publisher() if config.publish_detections else None
         self._tracker = Tracker(self._outputs.tracking)  # used by the inference thread only
-        self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
-                                               mask_timeout=config.mask_timeout,
-                                               categories=getattr(self.estimator, "categories", NOCS_CATEGORIES))
+        categories = getattr(self.estimator, "categories", NOCS_CATEGORIES)
+        self._instance_reader = InstanceReader(config.segmentation_format,
+                                               self._class_map(str(values["class_map"]), categories),
+                                               mask_timeout=config.mask_timeout, categories=categories)
         input_types = _input_types(config.segmentation_format)
 
         self._slot: LatestFrameSlot[tuple[Any, ...]] = LatestFrameSlot()
@@ -188,6 +190,15 @@ class DualPoseNetNode(Node):
         self.get_logger().info(self._startup_summary())
 
     # -- start-up -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _class_map(text: str, categories: Any) -> dict[str, int]:
+        """``class_map`` for the estimator's categories (validate() checked it against the checkpoint's;
+        an injected estimator may know others): the default's entries for categories it lacks are left out."""
+        try:
+            return parse_class_map(text, categories, skip_unknown_categories=text.strip() == DEFAULT_CLASS_MAP)
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
 
     def _load_estimator(self) -> Any:
         from ..inference.pipeline import PoseEstimator, resolve_device
