@@ -104,8 +104,8 @@ class OnnxRuntimeBackend:
         self.device = device
         self.num_points = model.config.num_points
         options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        # As many threads as torch's passes (the node's `threads`), not ONNX Runtime's count of the machine's cores.
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         # No busy-waiting between operators: in a node the DDS and executor threads need the same cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         data = onnx_model if onnx_model is not None else export_onnx(model)
