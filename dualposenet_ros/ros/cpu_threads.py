@@ -26,7 +26,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WAIT_POLICY", "CpuThreads", "apply_to_torch", "configure_process", "requested_threads"]
+__all__ = ["WAIT_POLICY", "CpuThreads", "apply_to_torch", "configure_process", "requested_threads", "thread_count"]
 
 WAIT_POLICY = "PASSIVE"
 """OpenMP wait policy the node sets unless the environment has one."""
@@ -73,18 +73,24 @@ def _affinity_cores() -> int:
         return os.cpu_count() or 1
 
 
+def thread_count(threads: int, environ: Mapping[str, str] | None = None) -> tuple[int, str]:
+    """(count, where it comes from) for the ``threads`` parameter (0 = ``OMP_NUM_THREADS`` of
+    ``environ`` when set, else the CPU affinity of this process)."""
+    environ = os.environ if environ is None else environ
+    if threads > 0:
+        return threads, "threads parameter"
+    from_environment = _positive_int(environ.get("OMP_NUM_THREADS"))
+    if from_environment is not None:
+        return from_environment, "OMP_NUM_THREADS"
+    return _affinity_cores(), "CPU affinity"
+
+
 def configure_process(threads: int, environ: MutableMapping[str, str] | None = None) -> CpuThreads:
     """Set the OpenMP environment of this process for ``threads`` (0 = automatic) before torch
     loads, and return what was chosen. ``environ`` defaults to ``os.environ``."""
     environ = os.environ if environ is None else environ
     before_torch = "torch" not in sys.modules
-    from_environment = _positive_int(environ.get("OMP_NUM_THREADS"))
-    if threads > 0:
-        count, source = threads, "threads parameter"
-    elif from_environment is not None:
-        count, source = from_environment, "OMP_NUM_THREADS"
-    else:
-        count, source = _affinity_cores(), "CPU affinity"
+    count, source = thread_count(threads, environ)
     if not environ.get("OMP_WAIT_POLICY", "").strip():  # an empty value is invalid to libgomp: unset
         environ["OMP_WAIT_POLICY"] = WAIT_POLICY
     environ["OMP_NUM_THREADS"] = str(count)  # libgomp and MKL size their pools from it when torch loads

@@ -36,15 +36,12 @@ def ros_environment(domain_id: int) -> dict[str, str]:
 
     Unless the user chose a Fast DDS profile: the package's profile for large images
     (:func:`.dds_profile.use_shipped_profile`: best-effort images arrive, and its 50 ms heartbeat
-    resends a lost fragment of a reliable image within 0.1 s instead of 3 s), and
-    ``OMP_WAIT_POLICY=PASSIVE`` (torch's OpenMP threads otherwise spin while they wait, starving
-    the node's executor thread and the other processes; measured with 2 cores: about three times
-    lower latency)."""
+    resends a lost fragment of a reliable image within 0.1 s instead of 3 s). The OpenMP settings
+    are the node's own business (:mod:`.cpu_threads`), as when a user starts it."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(int(domain_id))
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     use_shipped_profile(env)
     return env
 
