@@ -40,7 +40,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("cli", ["cli"]),
     # ROS adapter: generated interfaces and wrappers of ROS libraries, then the nodes, then the
     # commands that start nodes.
-    ("ros adapter", ["msg.*", "srv.*", "ros", "ros.compat.*", "ros.bag", "ros.conversions", "ros.dds_profile",
+    ("ros adapter", ["msg.*", "srv.*", "ros", "ros.compat.*", "ros.bag", "ros.conversions", "ros.cpu_threads",
+                     "ros.dds_profile",
                      "ros.detections", "ros.diagnostics", "ros.entry_point", "ros.latest_frame_slot",
                      "ros.parameters", "ros.processes", "ros.segmentation_inputs", "ros.segmentation_outputs",
                      "ros.stage_times"]),

@@ -14,9 +14,11 @@ on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
   diagnostics; :mod:`.stage_times`). Markers and the debug image are only made while someone
   subscribes: ``--viewers`` subscribes to both, as RViz would, to measure them;
 * with ``--library``: the library's time for the same frames, a ``PoseEstimator`` in this process
-  with the node's settings, fed what the node's conversion makes of the same messages, one call
-  after each of the node's latency frames (so both see the same machine load), against the node's
-  inference stage.
+  with the node's settings and OpenMP configuration, fed what the node's conversion makes of the
+  same messages, one call after each of the node's latency frames (so both see the same machine
+  load), against the node's inference stage; and, in the same turns, the library's time for the
+  frame ``dualposenet benchmark`` times with as many objects (square masks of 4,900 pixels, where
+  the rendered objects cover 2,000 to 40,000 pixels each).
 
 Frames are rendered once by the synthetic generator (:mod:`dualposenet_ros.data.synth`) with
 exactly that many annotated objects (640x480 by default) and published by this process with the
@@ -201,6 +203,13 @@ class _Library:
                                    depth_range=(values["depth.min"], values["depth.max"]),
                                    max_instances=values["max_instances"]).frame
 
+    @staticmethod
+    def benchmark_frame(count: int) -> Any:
+        """The frame ``dualposenet benchmark`` times with ``count`` objects."""
+        from ..benchmark import benchmark_frame
+
+        return benchmark_frame(count, np.random.default_rng(1))
+
     def timer(self, frame: Any, mode: str) -> Callable[[], float]:
         """A function returning the seconds of one estimate of ``frame`` with refinement ``mode``."""
         def measure() -> float:
@@ -214,20 +223,21 @@ class _Library:
 
 
 def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, timeout: float,
-             library: Callable[[], float] | None = None) -> dict[str, Any]:
-    """Latency (one frame at a time), then throughput; with ``library``, one library call after
-    each latency frame, the node idle meanwhile."""
-    latencies, library_times = [], []
+             library: dict[str, Callable[[], float]] | None = None) -> dict[str, Any]:
+    """Latency (one frame at a time), then throughput; with ``library`` (result field -> timer),
+    one call of each timer after each latency frame, the node idle meanwhile."""
+    latencies: list[float] = []
+    library_times: dict[str, list[float]] = {field: [] for field in library or {}}
     for index in range(1 + repeats):  # one warm-up frame
         stamp = bench.publish(messages)
         if not bench.spin_until(lambda: stamp in bench.arrivals, timeout, node):
             raise ProcessError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
                             f"{node.log_tail()}")
-        seconds = library() if library is not None else None
+        turn = {field: timer() for field, timer in (library or {}).items()}
         if index > 0:
             latencies.append(bench.arrivals[stamp] - stamp * 1e-9)
-            if seconds is not None:
-                library_times.append(seconds)
+            for field, seconds in turn.items():
+                library_times[field].append(seconds)
     median = statistics.median(latencies)
     # Throughput: frames at twice the rate the latency allows; the node drops what it cannot take.
     period = max(median / 2.0, 1.0 / 30.0)
@@ -246,8 +256,7 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
     result = {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
               "latency_min_ms": min(latencies) * 1e3, "throughput_fps": fps, "frames_sent": count,
               "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
-    if library_times:
-        result["library_ms"] = statistics.median(library_times) * 1e3
+    result.update((field, statistics.median(times) * 1e3) for field, times in library_times.items())
     return result
 
 
@@ -324,14 +333,18 @@ def format_stages(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def format_library(rows: Sequence[dict[str, Any]]) -> str:
-    """The node's inference stage against the library on the same frames (rows with ``library_ms``)."""
-    header = f"{'device':>7} {'refine':>8} {'instances':>9} {'node inference ms':>18} {'library ms':>11} {'ratio':>6}"
-    lines = ["Node vs library on the same frames (medians):", header, "-" * len(header)]
+    """The node's inference stage against the library on the same frames (rows with ``library_ms``),
+    and the library on the frame of ``dualposenet benchmark``."""
+    header = (f"{'device':>7} {'refine':>8} {'instances':>9} {'mask px':>8} {'node inference ms':>18} "
+              f"{'library ms':>11} {'ratio':>6} {'library, benchmark frame ms':>28}")
+    lines = ["Node vs library on the same frames (medians; mask px: pixels of the frame's masks):", header,
+             "-" * len(header)]
     for row in rows:
         if "library_ms" in row:
             inference = row.get("stages_ms", {}).get("inference", float("nan"))
-            lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {inference:>18.1f} "
-                         f"{row['library_ms']:>11.1f} {inference / row['library_ms']:>6.2f}")
+            lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {row['mask_pixels']:>8} "
+                         f"{inference:>18.1f} {row['library_ms']:>11.1f} {inference / row['library_ms']:>6.2f} "
+                         f"{row['library_benchmark_frame_ms']:>28.1f}")
     return "\n".join(lines)
 
 
@@ -467,6 +480,7 @@ def _run(args: argparse.Namespace) -> int:
                     library = _Library(checkpoint, device, args, process_threads)
                     libraries.append({"device": device, **library.threads})
                     frames_in = {count: library.frame(messages[count]) for count in counts}
+                    reference = {count: library.benchmark_frame(count) for count in counts}
                 # The node's own count: an estimate it publishes before it has matched this
                 # subscriber is lost, whatever this side's view of the graph says.
                 ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
@@ -484,8 +498,12 @@ def _run(args: argparse.Namespace) -> int:
                     bench.set_refine(mode, node)
                     for count in counts:
                         bench.stage_medians(node, 0.0)  # forget the statuses of earlier configurations
-                        timer = library.timer(frames_in[count], mode) if library is not None else None
-                        result = _measure(bench, node, messages[count], repeats, timeout, timer)
+                        timers = None if library is None else {
+                            "library_ms": library.timer(frames_in[count], mode),
+                            "library_benchmark_frame_ms": library.timer(reference[count], mode)}
+                        result = _measure(bench, node, messages[count], repeats, timeout, timers)
+                        if library is not None:
+                            result["mask_pixels"] = sum(int(i.mask.sum()) for i in frames_in[count].instances)
                         row = {"device": device, "refine": mode, "instances": len(frames[count].instances),
                                "requested_instances": count, **result,
                                "stages_ms": bench.stage_medians(node, 2.5 * DIAGNOSTICS_PERIOD)}
