@@ -256,7 +256,11 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
     result = {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
               "latency_min_ms": min(latencies) * 1e3, "throughput_fps": fps, "frames_sent": count,
               "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
-    result.update((field, statistics.median(times) * 1e3) for field, times in library_times.items())
+    for field, times in library_times.items():
+        result[field] = statistics.median(times) * 1e3
+        result[f"{field}_samples"] = [seconds * 1e3 for seconds in times]
+    if library_times:
+        result["latency_ms_samples"] = [seconds * 1e3 for seconds in latencies]
     return result
 
 
