@@ -37,7 +37,7 @@ def _messages():
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_round_trip_keeps_bytes_types_and_order(tmp_path: Path, storage: str):
     require_rclpy()
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     path = tmp_path / "bag"
@@ -69,7 +69,7 @@ def test_bag_embeds_definitions_other_tools_can_decode(tmp_path: Path):
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     path = tmp_path / "bag"
@@ -125,7 +125,7 @@ class _FakeNode:
 
 def test_recorder_writes_what_arrives_and_player_keeps_the_timing(tmp_path: Path):
     require_rclpy()
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     node = _FakeNode()
@@ -160,7 +160,7 @@ def test_recorder_writes_what_arrives_and_player_keeps_the_timing(tmp_path: Path
 
 
 def test_reading_something_else_fails_clearly(tmp_path: Path):
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     with pytest.raises(bag.BagError, match="not a rosbag2 directory"):
         bag.bag_topics(tmp_path)

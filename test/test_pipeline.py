@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
-from dualposenet_ros.frames import FLIP_XY
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
-from dualposenet_ros.preprocess import Intrinsics
-from dualposenet_ros.refine import RefineSettings
-from dualposenet_ros.rotations import quaternion_to_matrix_np
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.core.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
+from dualposenet_ros.core.frames import FLIP_XY
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import EstimatorSettings, PoseEstimator
+from dualposenet_ros.model.preprocess import Intrinsics
+from dualposenet_ros.inference.refine import RefineSettings
+from dualposenet_ros.core.rotations import quaternion_to_matrix_np
 
 from devices import DEVICES
 
@@ -138,7 +138,7 @@ def test_bad_frames_raise_clear_errors():
 
 def test_cpu_and_batched_spherical_maps_agree(estimator):
     """The CPU path builds maps per instance with NumPy, accelerators in one torch call."""
-    from dualposenet_ros.preprocess import spherical_maps_batch
+    from dualposenet_ros.model.preprocess import spherical_maps_batch
 
     rng = np.random.default_rng(3)
     centred = torch.from_numpy(rng.normal(0, 0.05, (3, 400, 3)).astype(np.float32))
@@ -176,7 +176,7 @@ def rendered_frames(count: int = 2, objects: int = 4) -> list[FrameInput]:
 
 @pytest.fixture(scope="module")
 def shipped_reference():
-    from dualposenet_ros.checkpoint import load_checkpoint
+    from dualposenet_ros.model.checkpoint import load_checkpoint
     from dualposenet_ros.models import default_checkpoint
 
     model, _ = load_checkpoint(default_checkpoint())
@@ -187,7 +187,7 @@ def shipped_reference():
 
 @pytest.mark.parametrize("precision", sorted(TOLERANCES))
 def test_reduced_precision_stays_within_the_stated_tolerance(shipped_reference, precision):
-    from dualposenet_ros.option_benchmark import pose_difference
+    from dualposenet_ros.benchmarks.option_benchmark import pose_difference
 
     model, frames, reference = shipped_reference
     fast = PoseEstimator(model, "cpu", precision=precision)

@@ -147,7 +147,7 @@ def test_all_background_without_instances_is_a_normal_empty_frame():
 def estimate(instance_id=3, status=0, translation=(0.1, -0.2, 0.7)):
     from scipy.spatial.transform import Rotation
 
-    from dualposenet_ros.estimates import EstimateStatus, ObjectEstimate
+    from dualposenet_ros.core.estimates import EstimateStatus, ObjectEstimate
 
     return ObjectEstimate(instance_id=instance_id, class_id=6, score=0.75,
                           rotation=Rotation.from_euler("xyz", [10, 20, 30], degrees=True).as_matrix(),
@@ -255,7 +255,7 @@ def test_distortion_of_camera_info_is_applied_to_the_back_projected_pixels(model
     """Points of a distorted camera, back-projected, are where the camera saw them (OpenCV's model)."""
     import cv2
 
-    from dualposenet_ros.preprocess import backproject
+    from dualposenet_ros.model.preprocess import backproject
 
     color, depth, info, seg = make_frame()
     info.distortion_model, info.d = model, [float(c) for c in coefficients]

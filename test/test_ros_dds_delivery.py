@@ -72,7 +72,7 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
 
     from dualposenet_ros.msg import ObjectPoseArray
     from dualposenet_ros.ros.diagnostics import node_status
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
 
     run = Run()
     namespace = f"/dds_delivery_{os.getpid()}_{next(_runs)}"

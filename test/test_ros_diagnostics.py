@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dualposenet_ros.ros.diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder
+from dualposenet_ros.ros.input_completeness import InputCompleteness
+from dualposenet_ros.ros.node_statistics import NodeStatistics
+from dualposenet_ros.ros.rate_limited_log import RateLimitedLog
+from dualposenet_ros.ros.stamp_order import StampOrder
 
 
 class Clock:

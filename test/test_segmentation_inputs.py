@@ -14,7 +14,7 @@ from ros_support import require_modules, require_rclpy
 
 def _small_frame(seed: int = 3, size=(160, 120)):
     from dualposenet_ros.data.synth import SceneSampler, render_scene
-    from dualposenet_ros.ros.synthetic_camera import camera_intrinsics
+    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
 
     intrinsics = camera_intrinsics(*size)
     scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
@@ -25,7 +25,7 @@ def _read(frame, segmentation_format: str, label_masks: bool = False, max_instan
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros.segmentation_inputs import InstanceReader
-    from dualposenet_ros.ros.synthetic_camera import frame_messages
+    from dualposenet_ros.ros_tools.synthetic_camera import frame_messages
 
     messages = frame_messages(frame, Time(sec=7, nanosec=11), segmentation_format=segmentation_format,
                               label_masks=label_masks)

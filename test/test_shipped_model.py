@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dualposenet_ros.checkpoint import load_checkpoint
+from dualposenet_ros.model.checkpoint import load_checkpoint
 from dualposenet_ros.cli import main
 from dualposenet_ros.evaluation import evaluate_results, load_results
 from dualposenet_ros.models import default_checkpoint
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import PoseEstimator
-from dualposenet_ros.phases import run_phase
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import PoseEstimator
+from dualposenet_ros.research.phases import run_phase
 
 # Measured on this fresh set (seed 20261124, 16 images): 3D50 90.7, 10deg5cm 80.1; random weights
 # of the same architecture: 0.0 and 0.0 (three seeds). The margins absorb CPU/library differences.

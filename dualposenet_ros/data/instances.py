@@ -319,7 +319,7 @@ class ColorJitter:
         self.channel_shift = float(channel_shift)
 
     def __call__(self, rgb: np.ndarray, occupied: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from ..preprocess import RGB_MEAN
+        from ..model.preprocess import RGB_MEAN
 
         gain = 1.0 + rng.uniform(-self.brightness, self.brightness)
         shift = rng.uniform(-self.channel_shift, self.channel_shift, size=3)

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..camera import Intrinsics
+from ..core.camera import Intrinsics
 
 PathLike = str | os.PathLike[str]
 

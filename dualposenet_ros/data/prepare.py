@@ -7,7 +7,7 @@ For every image of the split and every instance of its ``meta.txt`` that is pres
 2. fit ``p ~= s R x + t`` (object to NOCS camera) with RANSAC + Umeyama
    (:func:`~dualposenet_ros.data.umeyama.ransac_umeyama`);
 3. for bottle, bowl and can, replace R by its canonical representative ``R_c``
-   (:func:`~dualposenet_ros.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
+   (:func:`~dualposenet_ros.core.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
    canonical coordinates with it (``x_c = R_c^T R x``), so ``x_c = R_c^T (p - t) / s`` still holds;
 4. targets: quaternion of the camera-to-object rotation ``R_c^T`` (w >= 0); translation ``t - c``
    with ``c`` the centroid of the observed points; size ``s * e`` with ``e`` the object's normalised
@@ -121,9 +121,9 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
                      settings: PrepareSettings, extents: tuple[float, ...] | None,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
     """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
-    from ..categories import is_symmetric
-    from ..preprocess import centre, sample_point_indices, spherical_maps
-    from ..rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..core.categories import is_symmetric
+    from ..core.rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..model.preprocess import centre, sample_point_indices, spherical_maps
     from .umeyama import ransac_umeyama
 
     fit = ransac_umeyama(nocs, points, threshold=settings.ransac_threshold,
@@ -171,8 +171,8 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
 
 def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> ImageResult:
     """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
-    from ..categories import CATEGORIES
-    from ..preprocess import Intrinsics, backproject, normalize_rgb
+    from ..core.categories import CATEGORIES
+    from ..model.preprocess import Intrinsics, backproject, normalize_rgb
     from . import nocs_io
 
     result = ImageResult()
@@ -389,7 +389,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_sizes(config: str) -> tuple[int, int]:
-    from ..config import load_model_config
+    from ..core.config import load_model_config
 
     model_config = load_model_config(config)
     return model_config.resolution, model_config.num_points

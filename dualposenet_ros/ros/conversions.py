@@ -2,12 +2,12 @@
 
 Inputs: ``sensor_msgs/Image`` (colour rgb8/bgr8; depth 16UC1/mono16 in millimetres or 32FC1 in
 metres), ``sensor_msgs/CameraInfo`` and ``dualposenet_ros/InstanceSegmentation`` become one
-:class:`~dualposenet_ros.estimates.FrameInput`. Anything that makes the whole frame unusable raises
+:class:`~dualposenet_ros.core.estimates.FrameInput`. Anything that makes the whole frame unusable raises
 :class:`InputError` (with a short ``reason`` key, counted in diagnostics, and a message saying what
 is wrong); problems that only concern one instance or part of the data are returned as
 :class:`InputIssue` entries and the rest of the frame is used.
 
-Outputs: :class:`~dualposenet_ros.estimates.ObjectEstimate` becomes ``ObjectPose`` /
+Outputs: :class:`~dualposenet_ros.core.estimates.ObjectEstimate` becomes ``ObjectPose`` /
 ``ObjectPoseArray``, ``geometry_msgs/TransformStamped`` and RViz markers.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..categories import CATEGORIES, category_name
-from ..estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
-from ..camera import DISTORTION_MODELS, Distortion, Intrinsics
-from ..visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
+from ..core.camera import DISTORTION_MODELS, Distortion, Intrinsics
+from ..core.categories import CATEGORIES, category_name
+from ..core.estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
+from ..inference.visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
 from .compat import load_cv_bridge
 from .compat.cv_bridge import CvBridgeError, encoding_info
 

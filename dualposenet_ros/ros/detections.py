@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..estimates import EstimateStatus, ObjectEstimate
+from ..core.estimates import EstimateStatus, ObjectEstimate
 
 __all__ = ["detection3d", "detection3d_array"]
 

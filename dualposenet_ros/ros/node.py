@@ -11,7 +11,7 @@ image: README, "Large images over DDS") or silent, and stamps that repeat or go 
 warned about (rate-limited), counted and shown in diagnostics.
 
 Estimates are gated (``min_score``, ``max_consistency_residual``: the status says why) and given
-track ids by :class:`~dualposenet_ros.tracking.Tracker` (optionally smoothed). Publishes, stamped
+track ids by :class:`~dualposenet_ros.inference.tracking.Tracker` (optionally smoothed). Publishes, stamped
 with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``, every estimate),
 ``~/detections`` (``vision_msgs/Detection3DArray``, OK objects), a TF frame
 ``<frame_prefix><category>_<track id>`` per OK object under the camera optical frame (the prefix
@@ -21,7 +21,7 @@ TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs wit
 
 Threading: the subscription callbacks only hand each matched set of messages to a one-frame slot
 (:class:`~.latest_frame_slot.LatestFrameSlot`); an inference thread takes the newest frame, converts,
-estimates with the shared :class:`~dualposenet_ros.pipeline.PoseEstimator` and publishes. A frame
+estimates with the shared :class:`~dualposenet_ros.inference.pipeline.PoseEstimator` and publishes. A frame
 that arrives while another waits replaces it and is counted as dropped, so latency stays bounded
 when frames come faster than the network runs. Nothing a message contains can stop the node: a bad
 frame is rejected with a rate-limited warning that says why and is counted in diagnostics.
@@ -48,24 +48,27 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..estimates import EstimateStatus
-from ..tracking import Tracker, gate
-from ..visualize import draw_estimates
+from ..core.estimates import EstimateStatus
+from ..inference.tracking import Tracker, gate
+from ..inference.visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .cpu_threads import apply_to_torch, configure_process, requested_threads
 from .detections import detection3d_array
-from .diagnostics import (OBJECTS_SUBSCRIBERS, STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog,
-                          StampOrder, diagnostic_array)
-from .stage_times import StageTimes, Stopwatch
+from .diagnostics import OBJECTS_SUBSCRIBERS, diagnostic_array
 from .entry_point import run_node
+from .input_completeness import InputCompleteness
 from .latest_frame_slot import LatestFrameSlot
+from .node_statistics import STALE_AFTER, NodeStatistics
 from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
                          estimator_settings, node_parameter_table, output_settings, resolved_frame_prefix, validate)
+from .rate_limited_log import RateLimitedLog
+from .stage_times import StageTimes, Stopwatch
+from .stamp_order import StampOrder
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
 
 if TYPE_CHECKING:
-    from ..pipeline import PoseEstimator
+    from ..inference.pipeline import PoseEstimator
 
 __all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 
@@ -100,7 +103,7 @@ def _input_types(segmentation_format: str) -> tuple[Any, ...]:
 
 
 class DualPoseNetNode(Node):
-    """ROS 2 adapter around :class:`~dualposenet_ros.pipeline.PoseEstimator`.
+    """ROS 2 adapter around :class:`~dualposenet_ros.inference.pipeline.PoseEstimator`.
 
     ``estimator`` (a ``PoseEstimator`` built by the caller) replaces the model loaded from the
     ``checkpoint`` parameter; other keyword arguments go to ``Node``.
@@ -197,7 +200,7 @@ class DualPoseNetNode(Node):
     def _load_estimator(self) -> Any:
         import torch
 
-        from ..pipeline import PoseEstimator
+        from ..inference.pipeline import PoseEstimator
 
         device = self.config.device
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..estimates import RefineMode
+from ..core.estimates import RefineMode
 
 __all__ = [
     "ESTIMATOR_PARAMETERS",
@@ -213,7 +213,7 @@ NODE_REFINE_TIME_BUDGET = 2.0
 
 def _estimator_specs() -> tuple[Spec, ...]:
     """Estimator parameters; defaults from the pipeline itself (one source of truth)."""
-    from ..pipeline import EstimatorSettings
+    from ..inference.pipeline import EstimatorSettings
 
     defaults = EstimatorSettings()
     encoder, feature = defaults.refine_encoder, defaults.refine_feature
@@ -417,7 +417,7 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
     errors = node_parameter_table().problems(values)
     checkpoint = str(values["checkpoint"]).strip() or None
     if checkpoint is not None:
-        from ..checkpoint import checkpoint_files
+        from ..model.checkpoint import checkpoint_files
 
         weights, config = checkpoint_files(Path(checkpoint).expanduser())
         missing = [str(path) for path in (weights, config) if not path.is_file()]
@@ -460,12 +460,12 @@ class OutputSettings:
 
     min_score: float
     max_consistency_residual: float
-    tracking: Any  # dualposenet_ros.tracking.TrackerSettings
+    tracking: Any  # dualposenet_ros.inference.tracking.TrackerSettings
 
 
 def output_settings(values: Mapping[str, Any]) -> OutputSettings:
     """:class:`OutputSettings` of the gating and ``tracking.*`` parameters."""
-    from ..tracking import TrackerSettings
+    from ..inference.tracking import TrackerSettings
 
     tracking = TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
                                smoothing=float(values["tracking.smoothing"]))
@@ -474,8 +474,8 @@ def output_settings(values: Mapping[str, Any]) -> OutputSettings:
 
 def estimator_settings(values: Mapping[str, Any]) -> Any:
     """``EstimatorSettings`` of the estimator parameters in ``values`` (ParameterError if invalid)."""
-    from ..pipeline import EstimatorSettings
-    from ..refine import RefineSettings
+    from ..inference.pipeline import EstimatorSettings
+    from ..inference.refine import RefineSettings
 
     validate_estimator(values)
     try:

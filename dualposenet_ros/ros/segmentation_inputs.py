@@ -15,7 +15,7 @@ colour, depth and camera_info like any input):
 Segmenters name classes their own way (COCO says ``cup``): ``class_map`` maps their class names or
 ids (as text) to the six categories; the category names map to themselves. Detections whose class
 is not in the map are skipped and reported as the issue ``unmapped_class`` (counted in diagnostics).
-Every format yields :class:`~dualposenet_ros.estimates.InstanceInput` with ``instance_id`` = the
+Every format yields :class:`~dualposenet_ros.core.estimates.InstanceInput` with ``instance_id`` = the
 1-based index of the detection, so the same scene gives the same estimates in every format.
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..categories import CATEGORIES, class_id as category_id
-from ..estimates import InstanceInput
+from ..core.categories import CATEGORIES, class_id as category_id
+from ..core.estimates import InstanceInput
 from .conversions import LABEL_ENCODINGS, InputError, InputIssue, _image_array, instances_from_segmentation
 
 __all__ = [
