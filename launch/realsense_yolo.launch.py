@@ -43,7 +43,7 @@ CAMERA_ARGUMENTS = {
 
 YOLO_ARGUMENTS = {
     "namespace": "yolo",
-    "input_image_topic": TOPICS["color_topic"],
+    "input_image_topic": "/camera/camera/color/image_raw",  # TOPICS["color_topic"]
     "image_reliability": "2",  # best effort, like the node's inputs: a slow yolo_ros never holds the camera back
     "use_tracking": "false",  # the node tracks; yolo_ros's tracking adds a hop and its latency
     "use_3d": "false",
