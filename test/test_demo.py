@@ -227,7 +227,7 @@ def test_node_benchmark_measures_latency_and_throughput(tmp_path: Path, ros_doma
         # The library on the same frames, one call per timed node frame, and on the benchmark's frame.
         assert len(row["library_ms_samples"]) == len(row["latency_ms_samples"]) == 2
         assert row["library_ms"] > 0 and row["library_benchmark_frame_ms"] > 0 and row["mask_pixels"] > 0
-        assert row["stages_ms"]["inference"] > 0
+        assert row["stages_ms"]["inference"] > 0 and row["node_inference_ms"] > 0  # the latter: library's turns
     assert report["threads"] == 1 and report["library"][0]["threads"] == 1
     assert report["library"][0]["omp_wait_policy"] == "PASSIVE"
     assert not processes_in_domain(ros_domain_id)

@@ -15,8 +15,8 @@ on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
   subscribes: ``--viewers`` subscribes to both, as RViz would, to measure them;
 * with ``--library``: the library's time for the same frames, a ``PoseEstimator`` in this process
   with the node's settings and OpenMP configuration, fed what the node's conversion makes of the
-  same messages, one call after each of the node's latency frames (so both see the same machine
-  load), against the node's inference stage; and, in the same turns, the library's time for the
+  same messages, one call per latency frame of the node, before and after it in turn (so both see
+  the same machine load), against the node's inference stage; and, in the same turns, the library's time for the
   frame ``dualposenet benchmark`` times with as many objects (square masks of 4,900 pixels, where
   the rendered objects cover 2,000 to 40,000 pixels each).
 
@@ -225,20 +225,28 @@ class _Library:
 def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, timeout: float,
              library: dict[str, Callable[[], float]] | None = None) -> dict[str, Any]:
     """Latency (one frame at a time), then throughput; with ``library`` (result field -> timer),
-    one call of each timer after each latency frame, the node idle meanwhile."""
+    one call of each timer per latency frame, the node idle meanwhile."""
     latencies: list[float] = []
     library_times: dict[str, list[float]] = {field: [] for field in library or {}}
     for index in range(1 + repeats):  # one warm-up frame
+        # The library's turn alternates before and after the node's frame, so neither side always
+        # follows the other's work (the node publishing its outputs, caches, the scheduler).
+        turn = {field: timer() for field, timer in (library or {}).items()} if index % 2 else {}
         stamp = bench.publish(messages)
         if not bench.spin_until(lambda: stamp in bench.arrivals, timeout, node):
             raise ProcessError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
                             f"{node.log_tail()}")
-        turn = {field: timer() for field, timer in (library or {}).items()}
+        if not index % 2:
+            turn = {field: timer() for field, timer in (library or {}).items()}
         if index > 0:
             latencies.append(bench.arrivals[stamp] - stamp * 1e-9)
             for field, seconds in turn.items():
                 library_times[field].append(seconds)
     median = statistics.median(latencies)
+    node_inference = None
+    if library:  # the node's inference stage over the same frames as the library's turns (statuses so far)
+        bench.spin_until(lambda: False, 2.5 * DIAGNOSTICS_PERIOD, node)
+        node_inference = [float(value) for value in bench.stages.get("inference", [])]
     # Throughput: frames at twice the rate the latency allows; the node drops what it cannot take.
     period = max(median / 2.0, 1.0 / 30.0)
     count = max(2 * repeats, 6)
@@ -261,6 +269,8 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
         result[f"{field}_samples"] = [seconds * 1e3 for seconds in times]
     if library_times:
         result["latency_ms_samples"] = [seconds * 1e3 for seconds in latencies]
+        result["node_inference_ms"] = float(np.median(node_inference)) if node_inference else float("nan")
+        result["node_inference_ms_samples"] = node_inference
     return result
 
 
@@ -337,15 +347,16 @@ def format_stages(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def format_library(rows: Sequence[dict[str, Any]]) -> str:
-    """The node's inference stage against the library on the same frames (rows with ``library_ms``),
-    and the library on the frame of ``dualposenet benchmark``."""
+    """The node's inference stage (per-status medians while the library took its turns) against the
+    library on the same frames (rows with ``library_ms``), and the library on the frame of
+    ``dualposenet benchmark``."""
     header = (f"{'device':>7} {'refine':>8} {'instances':>9} {'mask px':>8} {'node inference ms':>18} "
               f"{'library ms':>11} {'ratio':>6} {'library, benchmark frame ms':>28}")
     lines = ["Node vs library on the same frames (medians; mask px: pixels of the frame's masks):", header,
              "-" * len(header)]
     for row in rows:
         if "library_ms" in row:
-            inference = row.get("stages_ms", {}).get("inference", float("nan"))
+            inference = row["node_inference_ms"]
             lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {row['mask_pixels']:>8} "
                          f"{inference:>18.1f} {row['library_ms']:>11.1f} {inference / row['library_ms']:>6.2f} "
                          f"{row['library_benchmark_frame_ms']:>28.1f}")
@@ -415,8 +426,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="the node's threads parameter (0 = its default: the cores it may use)")
     parser.add_argument("--library", action="store_true",
                         help="also time the library (PoseEstimator in this process, the node's settings) on the "
-                             "same frames, one call after each of the node's frames, against the node's inference "
-                             "stage")
+                             "same frames, one call per node frame (before and after it in turn), against the "
+                             "node's inference stage")
 
 
 def run(args: argparse.Namespace) -> int:
