@@ -491,7 +491,9 @@ def _run(args: argparse.Namespace) -> int:
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
             command = [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"), *ros_args(parameters)]
-            node = ChildProcess("dualposenet_node", command, env, Path(scratch) / f"node_{device}.log")
+            # With --library, the node in this process's session: both sides scheduled alike.
+            node = ChildProcess("dualposenet_node", command, env, Path(scratch) / f"node_{device}.log",
+                                own_session=not getattr(args, "library", False))
             try:
                 bench = _Bench(context, viewers=bool(getattr(args, "viewers", False)))
                 node.start()

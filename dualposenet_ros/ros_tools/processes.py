@@ -95,14 +95,19 @@ class ChildProcess:
     log_path: Path
     process: subprocess.Popen | None = None
     _log: Any = None
+    own_session: bool = True
+    """True: its own session. False: its own process group in this process's session, so that the
+    scheduler treats both alike (Linux's autogroups share the CPU between sessions: a benchmark
+    that times work in this process against the child's needs them in one session)."""
 
     def start(self) -> "ChildProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")
-        # Its own session: a Ctrl-C in the terminal reaches the demo only, which stops the children
-        # in order (and no child outlives the demo's process group).
+        # Its own session (or process group): a Ctrl-C in the terminal reaches the demo only, which
+        # stops the children in order (and no child outlives the demo's process group).
+        group = {"start_new_session": True} if self.own_session else {"preexec_fn": os.setpgrp}
         self.process = subprocess.Popen(self.command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, **group)
         return self
 
     @property
