@@ -10,7 +10,7 @@ Arguments: config (parameter file, default the package's config/dualposenet.yaml
 log_level, and one per common setting (dualposenet_ros/ros/launch_arguments.py; `ros2 launch
 dualposenet_ros dualposenet.launch.py --show-args` lists them): the input topics (color_topic,
 depth_topic, camera_info_topic, segmentation_topic, masks_topic), checkpoint, device, precision,
-backend, threads, segmentation_format, class_map, refine, sync_mode, sync_slop, sync_queue_size,
+backend, threads, segmentation_format, class_map, refine, sync_mode, sync_window, sync_queue_size, sync_slop,
 frame_prefix, use_sim_time. Left empty they change nothing (the parameter file's value holds);
 given, they override it. In a namespace the node's topics, and by default its TF frames
 (frame_prefix is resolved in the namespace), are its own. Unless FASTDDS_DEFAULT_PROFILES_FILE is

@@ -147,3 +147,28 @@ def rclpy_context(ros_domain_id: int):
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+def _message_filters_implementations() -> list:
+    params = [pytest.param("dualposenet_ros.ros.compat.message_filters", id="fallback")]
+    try:
+        import message_filters  # noqa: F401
+
+        params.append(pytest.param("message_filters", id="message_filters"))
+    except ImportError:
+        params.append(pytest.param("message_filters", id="message_filters",
+                                   marks=pytest.mark.skip(reason="message_filters is not installed here")))
+    return params
+
+
+@pytest.fixture(params=_message_filters_implementations())
+def mf(request):
+    """The message_filters stand-in, then the real package where installed: a test of message_filters
+    behaviour runs on both and must get the same answers."""
+    import importlib
+
+    from ros_support import require_rclpy
+
+    require_rclpy()
+    return importlib.import_module(request.param)
+

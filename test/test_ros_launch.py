@@ -54,7 +54,8 @@ def test_launch_arguments_cover_the_common_settings_typed_like_their_parameters(
     parameters = {argument.parameter: argument.kind for argument in NODE_ARGUMENTS if argument.parameter}
     assert {name: kinds[name] for name in parameters} == parameters  # each a parameter, typed like it
     assert {"checkpoint", "device", "precision", "backend", "threads", "segmentation_format", "class_map",
-            "refine.mode", "sync.mode", "sync.slop", "sync.queue_size", "frame_prefix"} <= set(parameters)
+            "refine.mode", "sync.mode", "sync.window", "sync.slop", "sync.queue_size",
+            "frame_prefix"} <= set(parameters)
     assert [argument.remap for argument in NODE_ARGUMENTS if argument.remap] == list(INPUT_TOPICS)
     assert all(bool(argument.parameter) != bool(argument.remap) for argument in NODE_ARGUMENTS)
 
@@ -73,7 +74,7 @@ def test_only_the_launch_arguments_given_set_parameters_and_remaps():
         "--ros-args", "-r", "__ns:=/left", "-p", "class_map:='it''s: mug'", "-r", "color/image:=/c"]
     for bad, message in (({"threads": "two"}, "threads must be an integer"),
                          ({"use_sim_time": "yes"}, "use_sim_time must be true or false"),
-                         ({"sync_window": "2"}, "unknown launch argument")):
+                         ({"sync_windows": "2"}, "unknown launch argument")):
         with pytest.raises(ValueError, match=message):
             node_parameters(bad)
 

@@ -68,6 +68,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros import conversions
+    from dualposenet_ros.ros.segmentation_inputs import InstanceReader
     from dualposenet_ros.evaluation.scoring import PoseRecord, match
     from dualposenet_ros.ros_tools.synthetic_camera import frame_messages, pose_records
 
@@ -81,7 +82,8 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     assert (messages.color.encoding, messages.depth.encoding, messages.segmentation.labels.encoding) == (
         "rgb8", "16UC1", "mono16")
     # What the node will read back: the same image, depth (mm -> m) and instances.
-    converted = conversions.frame_from_messages(*messages[:4])
+    converted = conversions.frame_from_messages(
+        *messages[:4], read_instances=InstanceReader("instance_segmentation").read)
     np.testing.assert_array_equal(converted.frame.rgb, frame.rgb)
     np.testing.assert_allclose(converted.frame.depth, frame.depth_mm * 0.001, rtol=1e-6)
     assert converted.frame.intrinsics == pytest.approx(tuple(frame.intrinsics))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 """Packaged run configs, one YAML file per preset name."""
 
 _INT_TUPLES = ("filters", "pool_after", "fusion_layers", "head_hidden", "implicit_hidden")

@@ -89,8 +89,7 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, model: DualPoseNet, device: torch.device, precision: Precision | str = Precision.FP32,
-                 onnx_model: bytes | None = None, threads: int = 0) -> None:
+    def __init__(self, model: DualPoseNet, device: torch.device, precision: Precision | str = Precision.FP32) -> None:
         try:
             import onnxruntime
         except ImportError as error:
@@ -105,11 +104,10 @@ class OnnxRuntimeBackend:
         self.num_points = model.config.num_points
         options = onnxruntime.SessionOptions()
         # As many threads as torch's passes (the node's `threads`), not ONNX Runtime's count of the machine's cores.
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = torch.get_num_threads()
         # No busy-waiting between operators: in a node the DDS and executor threads need the same cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        data = onnx_model if onnx_model is not None else export_onnx(model)
-        self.session = onnxruntime.InferenceSession(data, options, providers=_providers(device))
+        self.session = onnxruntime.InferenceSession(export_onnx(model), options, providers=_providers(device))
 
     def __call__(self, distance_map: torch.Tensor, rgb_map: torch.Tensor, points: torch.Tensor | None = None,
                  amp: bool = False) -> NetworkResult:

@@ -79,13 +79,14 @@ class EstimatorSettings:
         return dataclasses.replace(self, **changes)
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU falls back with a warning."""
+def resolve_device(device: str | torch.device = "auto", warn: Callable[[str], object] | None = None) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU falls back with a warning
+    (to ``warn``, e.g. a ROS logger's, else this module's logger)."""
     name = str(device)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        LOGGER.warning("device %r requested but CUDA is not available: using the CPU", name)
+        (warn or LOGGER.warning)(f"device {name!r} requested but CUDA is not available: using the CPU")
         return torch.device("cpu")
     return torch.device(name)
 

@@ -30,7 +30,10 @@ Parameters: ``seed`` (0), ``rate`` (5.0 Hz), ``width`` (640), ``height`` (480), 
 (10 s: after the last frame, how long to wait for reliable subscribers to acknowledge everything
 before exiting), ``exit_linger`` (1 s more, for best-effort messages still in transit),
 ``queue_size`` (8), ``preroll`` (2 frames rendered before the first is published),
-``segmentation_format`` and ``detection_masks`` (see above) and ``wait_for_subscribers``
+``segmentation_format`` and ``detection_masks`` (see above), ``segmentation_rate`` and
+``segmentation_latency`` (0 and 0 s: a segmenter slower than the camera, as a real one often is:
+only the first frame of every ``1 / segmentation_rate`` seconds is segmented, and its segmentation
+is published ``segmentation_latency`` seconds after its images, with their stamp) and ``wait_for_subscribers``
 (0; when N > 0, publishing starts only once each of the five topics has N subscribers, so a test
 or demo that knows who listens loses no frame to discovery) with ``match_settle`` (0.5 s: the
 subscribers match the camera's publishers a moment after the camera matches them, and a
@@ -42,6 +45,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -334,6 +338,10 @@ class SyntheticCamera(Node):
              choices=tuple(FORMATS)),
         Spec("detection_masks", "per_detection", "detections_masks format: per_detection (one mono8 mask each) or "
              "label_image (one image, value k = detection k).", choices=("per_detection", "label_image")),
+        Spec("segmentation_rate", 0.0, "Segment only the first frame of every 1 / this many seconds (a segmenter "
+             "slower than the camera); 0 = every frame.", low=0.0, high=1000.0),
+        Spec("segmentation_latency", 0.0, "Seconds after its images that a frame's segmentation is published (a "
+             "segmenter's processing time), with the frame's stamp.", low=0.0, high=60.0),
     )
     """Parameters (read-only): the package's one parameter system (:mod:`.parameters`)."""
 
@@ -346,6 +354,12 @@ class SyntheticCamera(Node):
         self.period = 1.0 / float(values["rate"])
         self.frame_id = str(values["frame_id"])
         self.frames = int(values["frames"])
+        rate = float(values["segmentation_rate"])
+        self.segmentation_period_ns = int(1e9 / rate) if rate > 0 else 0
+        self.segmentation_latency = float(values["segmentation_latency"])
+        self._next_segmented_ns: int | None = None
+        self._delayed: deque[tuple[float, FrameMessages]] = deque()  # (due, messages) of late segmentations
+        self.segmented = 0
         self.renderer = FrameRenderer(
             seed=values["seed"], width=values["width"], height=values["height"], dt=self.period,
             new_scene_every=values["new_scene_every"], objects=(values["min_objects"], values["max_objects"]),
@@ -366,6 +380,7 @@ class SyntheticCamera(Node):
         self.published = 0
         self.late_ticks = 0
         self.done = False
+        self._finished_frames = False
         self.started = False
         self._matched_at: float | None = None
         self._preroll = max(0, min(int(values["preroll"]), int(values["queue_size"])))
@@ -373,6 +388,7 @@ class SyntheticCamera(Node):
             self._preroll = min(self._preroll, self.frames)
         self.renderer.start()
         self.timer = self.create_timer(self.period, self._on_timer)
+        self._delay_timer = self.create_timer(0.005, self._publish_due) if self.segmentation_latency > 0 else None
         w, h = self.renderer.size
         self.get_logger().info(
             f"publishing {w}x{h} frames at {values['rate']:g} Hz "
@@ -400,7 +416,7 @@ class SyntheticCamera(Node):
         return True
 
     def _on_timer(self) -> None:
-        if self.done:
+        if self._finished_frames:
             return
         if self.renderer.error is not None:
             self.get_logger().fatal(f"rendering failed: {self.renderer.error!r}")
@@ -427,21 +443,41 @@ class SyntheticCamera(Node):
         stamp = self.get_clock().now().to_msg()
         messages = frame_messages(item.frame, stamp, self.frame_id, self.segmentation_format,
                                   self.label_masks, item.scene)
-        for mask in messages.masks:
-            self.publishers_["masks"].publish(mask)
-        for role in ("color", "depth", "camera_info", "segmentation", "ground_truth"):
+        for role in ("color", "depth", "camera_info", "ground_truth"):
             self.publishers_[role].publish(getattr(messages, role))
+        stamp_ns = conversions.stamp_ns(stamp)
+        if self._next_segmented_ns is None or stamp_ns >= self._next_segmented_ns:
+            self._next_segmented_ns = stamp_ns + self.segmentation_period_ns
+            if self.segmentation_latency > 0:
+                self._delayed.append((time.monotonic() + self.segmentation_latency, messages))
+            else:
+                self._publish_segmentation(messages)
         self.published += 1
         if self.frames and self.published >= self.frames:
             self._finish()
 
+    def _publish_segmentation(self, messages: FrameMessages) -> None:
+        for mask in messages.masks:
+            self.publishers_["masks"].publish(mask)
+        self.publishers_["segmentation"].publish(messages.segmentation)
+        self.segmented += 1
+
+    def _publish_due(self) -> None:
+        """Publish the late segmentations whose time has come."""
+        while self._delayed and self._delayed[0][0] <= time.monotonic():
+            self._publish_segmentation(self._delayed.popleft()[1])
+        if self._finished_frames and not self._delayed:
+            self.done = True
+
     def _finish(self) -> None:
-        if self.done:
+        if self._finished_frames:
             return
-        self.done = True
+        self._finished_frames = True
+        self.done = not self._delayed  # else once the late segmentations are out
         self.timer.cancel()
         self.get_logger().info(
-            f"published {self.published} frames; mean render time {self.renderer.mean_render_seconds:.3f} s, "
+            f"published {self.published} frames ({self.segmented + len(self._delayed)} segmented); mean render time "
+            f"{self.renderer.mean_render_seconds:.3f} s, "
             f"{self.late_ticks} frame slots missed because the renderer was late")
 
     def wait_until_acknowledged(self, executor: Any, timeout: float) -> bool:

@@ -1,4 +1,9 @@
-"""``dualposenet train``: train DualPoseNet on a prepared instance store.
+"""``dualposenet train``: train DualPoseNet on prepared instance stores.
+
+``--dataset`` follows the original's recipe: ``REAL275`` learns from the CAMERA train instances and
+the REAL train instances together (concatenated, shuffled as one set every epoch), ``CAMERA25`` from
+CAMERA alone, read from ``--instances`` (``data/training_instances/{CAMERA25,REAL275}_train``, where
+``dualposenet prepare`` writes by default). ``--data`` names the stores directly (one or more).
 
 Single process (CPU or one GPU) or ``torchrun --nproc_per_node=N -m dualposenet_ros.cli train ...``
 (DistributedDataParallel; detected from ``WORLD_SIZE`` / ``LOCAL_RANK``; NCCL on CUDA, gloo on
@@ -154,9 +159,20 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- training
 
 
+TRAINING_SOURCES: dict[str, tuple[str, ...]] = {"CAMERA25": ("CAMERA25",), "REAL275": ("CAMERA25", "REAL275")}
+"""--dataset -> the datasets whose train instances it learns from (the original's loader)."""
+
+
+def training_stores(dataset: str, instances: str | os.PathLike[str]) -> list[str]:
+    """The instance stores of ``--dataset``: ``INSTANCES/<source>_train`` for each of its sources."""
+    if dataset not in TRAINING_SOURCES:
+        raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(TRAINING_SOURCES)}")
+    return [os.fspath(Path(instances) / f"{source}_train") for source in TRAINING_SOURCES[dataset]]
+
+
 @dataclass
 class TrainOptions:
-    data: str
+    data: str | list[str]
     out: str
     config: str | None = "paper"
     val_data: str | None = None
@@ -317,7 +333,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         dataset = InstanceDataset(options.data, augment=augment, seed=seed)
         if dataset.resolution != model_config.resolution:
             n = model_config.resolution
-            raise ValueError(f"{options.data} holds {dataset.resolution}x{dataset.resolution} maps but the model "
+            raise ValueError(f"{dataset.store.root} holds {dataset.resolution}x{dataset.resolution} maps but the model "
                              f"expects {n}x{n}: re-run prepare with --resolution {n} (or --config of this model)")
         global_batch = int(train_cfg["batch_size"])
         if global_batch % info.world_size:
@@ -365,8 +381,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 sort_keys=False),
                 encoding="utf-8")
         log = MetricsLog(run_dir / METRICS_FILE, info.is_main, step if state is not None else None)
-        metadata = {"model_preset_or_file": options.config, "data": str(options.data),
-                    "dataset": dataset.manifest.get("dataset"), "split": dataset.manifest.get("split"),
+        metadata = {"model_preset_or_file": options.config, "data": [source["path"] for source in dataset.sources],
+                    "dataset": "+".join(str(source["dataset"]) for source in dataset.sources),
+                    "split": dataset.manifest.get("split"), "sources": dataset.sources,
                     "train": train_cfg, "world_size": info.world_size}
         epochs = int(train_cfg["epochs"])
         max_steps = train_cfg["max_steps"]
@@ -375,6 +392,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
         checkpoint_every = int(train_cfg["checkpoint_every_steps"] or 0)
         grad_clip = train_cfg["grad_clip"]
         if info.is_main:
+            print("dualposenet train: " + " + ".join(f"{source['instances']} {source['dataset']} {source['split']}"
+                                                      for source in dataset.sources)
+                  + f" = {len(dataset)} instances, shuffled together", file=sys.stderr)
             print(f"dualposenet train: {len(dataset)} instances, {steps_per_epoch} steps/epoch, global batch "
                   f"{global_batch} ({info.world_size} process(es) on {device}), {model.count_parameters():,} parameters"
                   + (f", resuming at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})" if state else ""),
@@ -473,7 +493,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="instance store made by `dualposenet prepare`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=sorted(TRAINING_SOURCES),
+                        help="the original's recipe: REAL275 = CAMERA train + REAL train instances shuffled "
+                             "together, CAMERA25 = CAMERA train alone (stores INSTANCES/<dataset>_train)")
+    source.add_argument("--data", nargs="+", metavar="STORE",
+                        help="instance store(s) made by `dualposenet prepare`, concatenated and shuffled together")
+    parser.add_argument("--instances", default=os.path.join("data", "training_instances"),
+                        help="with --dataset: folder of the prepared stores (default data/training_instances)")
     parser.add_argument("--val-data", default=None, help="instance store for a validation loss after each epoch")
     parser.add_argument("--config", default=None,
                         help="'paper', 'compact' or a YAML file (default paper; with --resume, the run's own config)")
@@ -496,8 +523,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    data = args.data if args.data else training_stores(args.dataset, args.instances)
     options = TrainOptions(
-        data=args.data, out=args.out, config=args.config, val_data=args.val_data, epochs=args.epochs,
+        data=data, out=args.out, config=args.config, val_data=args.val_data, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, workers=args.workers, amp=args.amp, amp_dtype=args.amp_dtype,
         resume=args.resume, seed=args.seed, max_steps=args.max_steps, log_every=args.log_every, device=args.device,
         threads=args.threads, progress=not args.no_progress)
