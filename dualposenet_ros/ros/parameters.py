@@ -425,7 +425,6 @@ class NodeConfig:
     mask_timeout: float = 0.5
     precision: str = "fp32"
     backend: str = "torch"
-    threads: int = 0  # 0 = automatic (cpu_threads.configure_process)
 
 
 def validate_estimator(values: Mapping[str, Any]) -> None:
@@ -474,7 +473,6 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
         segmentation_format=str(values["segmentation_format"]).strip().lower(), class_map=class_map,
         mask_timeout=float(values["segmentation.mask_timeout"]),
         precision=str(values["precision"]).strip().lower(), backend=str(values["backend"]).strip().lower(),
-        threads=int(values["threads"]),
     )
 
 

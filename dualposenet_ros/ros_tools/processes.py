@@ -37,7 +37,7 @@ def ros_environment(domain_id: int) -> dict[str, str]:
     Unless the user chose a Fast DDS profile: the package's profile for large images
     (:func:`.dds_profile.use_shipped_profile`: best-effort images arrive, and its 50 ms heartbeat
     resends a lost fragment of a reliable image within 0.1 s instead of 3 s). The OpenMP settings
-    are the node's own business (:mod:`.cpu_threads`), as when a user starts it."""
+    are the node's own business (:mod:`dualposenet_ros.ros.cpu_threads`), as when a user starts it."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(int(domain_id))
