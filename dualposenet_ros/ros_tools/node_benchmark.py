@@ -16,9 +16,10 @@ on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
 * with ``--library``: the library's time for the same frames, a ``PoseEstimator`` in this process
   with the node's settings and OpenMP configuration, fed what the node's conversion makes of the
   same messages, one call per latency frame of the node, before and after it in turn (so both see
-  the same machine load), against the node's inference stage; and, in the same turns, the library's time for the
-  frame ``dualposenet benchmark`` times with as many objects (square masks of 4,900 pixels, where
-  the rendered objects cover 2,000 to 40,000 pixels each).
+  the same machine load; the node then runs in this process's session, which the scheduler
+  shares alike), against the node's inference stage; and, in the same turns, the library's time
+  for the frame ``dualposenet benchmark`` times with as many objects (square masks of 4,900
+  pixels, where the rendered objects cover 2,000 to 40,000 pixels each).
 
 Frames are rendered once by the synthetic generator (:mod:`dualposenet_ros.data.synth`) with
 exactly that many annotated objects (640x480 by default) and published by this process with the
