@@ -198,11 +198,13 @@ class _Library:
     def frame(self, messages: Any) -> Any:
         """The node's conversion of a frame's messages, with the node's default limits."""
         from ..ros.conversions import frame_from_messages
+        from ..ros.segmentation_inputs import InstanceReader, parse_class_map
 
         values = self.defaults
+        reader = InstanceReader(values["segmentation_format"], parse_class_map(values["class_map"]))
         return frame_from_messages(*messages[:4], max_pixels=values["max_image_pixels"],
                                    depth_range=(values["depth.min"], values["depth.max"]),
-                                   max_instances=values["max_instances"]).frame
+                                   max_instances=values["max_instances"], read_instances=reader.read).frame
 
     @staticmethod
     def benchmark_frame(count: int) -> Any:
