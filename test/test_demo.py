@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,37 +16,14 @@ import numpy as np
 import pytest
 
 from dualposenet_ros.evaluation.scoring import PoseRecord
-from ros_support import require_rclpy
+from ros_support import processes_in_domain, require_rclpy
 
 SMALL = ["--width", "320", "--height", "240"]
 
 
 def demo(args: list[str], env: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
-    env = {**env, "DUALPOSENET_TEST_RUN": os.environ["DUALPOSENET_TEST_RUN"]}
     return subprocess.run([sys.executable, "-m", "dualposenet_ros.cli", "demo", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
-
-
-# Every process this test session starts inherits this marker, so a leftover is told apart from
-# another session's process that happens to use the same ROS domain.
-RUN_MARKER = f"DUALPOSENET_TEST_RUN={uuid.uuid4().hex}"
-os.environ["DUALPOSENET_TEST_RUN"] = RUN_MARKER.partition("=")[2]
-
-
-def processes_in_domain(domain: int) -> list[str]:
-    """Command lines of the processes this test session started (other than this one) that still
-    run in ROS domain ``domain``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if f"ROS_DOMAIN_ID={domain}".encode() in environ and RUN_MARKER.encode() in environ:
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-    return found
 
 
 def estimates_by_stamp(out: Path) -> dict[int, list[dict]]:

@@ -31,13 +31,7 @@ TINY_MODEL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared 2-core machine: intra-op threads only oversubscribe (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_store(root: Path, count: int, resolution: int = 16, num_points: int = 64, chunk_size: int = 5,

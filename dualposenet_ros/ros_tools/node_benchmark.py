@@ -402,15 +402,18 @@ def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, st
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``dualposenet benchmark --node`` (the command line routes ``--node`` here)."""
+    from ..inference.backends import Backend
+    from ..model.precision import Precision
+
     parser.add_argument("--node", action="store_true", required=True,
                         help="benchmark the ROS node end to end over DDS (this mode)")
     parser.add_argument("--preset", default="compact",
                         help="model preset when no shipped model exists (random weights)")
     parser.add_argument("--checkpoint", help="checkpoint for the node (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA where present), cpu or cuda[:N]")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+    parser.add_argument("--precision", default="fp32", choices=Precision.values(),
                         help="the node's precision parameter")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+    parser.add_argument("--backend", default="torch", choices=Backend.values(),
                         help="the node's backend parameter")
     parser.add_argument("--residual-points", type=int, default=0, metavar="N",
                         help="the node's residual_points parameter (0 = all sampled points)")
