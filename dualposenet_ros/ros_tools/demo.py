@@ -29,9 +29,10 @@ SIGKILL (also when the demo is interrupted or terminated).
 
 The node runs with its defaults except reliable inputs (``qos_overrides``; the camera and the bag
 player publish reliably, so a frame is never lost to a busy CPU) and whatever ``--node-param``
-sets. Unless already set, the processes get ``OMP_WAIT_POLICY=PASSIVE`` and a Fast DDS profile
-with a 50 ms heartbeat for reliable writers (see :func:`.processes.ros_environment`: both cut the
-latency of 640x480 frames on a loaded CPU from seconds to a fraction of a second).
+sets. Unless already set, the processes get a Fast DDS profile with a 50 ms heartbeat for reliable
+writers (see :func:`.processes.ros_environment`), and the node sets ``OMP_WAIT_POLICY=PASSIVE``
+itself (:mod:`.cpu_threads`): both cut the latency of 640x480 frames on a loaded CPU from seconds
+to a fraction of a second.
 """
 
 from __future__ import annotations

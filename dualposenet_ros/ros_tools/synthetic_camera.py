@@ -491,7 +491,11 @@ class SyntheticCamera(Node):
         return not pending
 
     def destroy_node(self) -> None:
-        self.renderer.stop()
+        # A camera whose constructor raised (a bad parameter) has no renderer, and its context still
+        # destroys it at shutdown.
+        renderer = getattr(self, "renderer", None)
+        if renderer is not None:
+            renderer.stop()
         super().destroy_node()
 
 
