@@ -67,3 +67,17 @@ def test_refine_memory_grows_with_the_objects_held_at_once(tmp_path) -> None:
     assert rows[2]["estimate_mb"] == pytest.approx(2 * one_object_mb, rel=0.01)
     assert rows[1]["peak_increase_mb"] < rows[2]["peak_increase_mb"]
     assert rows[2]["peak_increase_mb"] - rows[1]["peak_increase_mb"] == pytest.approx(one_object_mb, rel=0.5)
+
+
+def test_frame_table_counts_the_objects_refinement_ran_on() -> None:
+    """A refined row is only a timing of refinement if refinement ran: the table says on how many
+    objects (an untrained model's boxes can end the centring passes early, and then nothing is refined)."""
+    from dualposenet_ros.benchmarks.benchmark import bench_frames
+    from dualposenet_ros.core.estimates import RefineMode
+    from dualposenet_ros.inference.pipeline import PoseEstimator
+
+    estimator = PoseEstimator.from_checkpoint(None, device="cpu")  # the shipped model
+    rows = bench_frames(estimator, repeats=1, modes=[RefineMode.NONE, RefineMode.FEATURE])
+    refined = {row["instances"]: row["refined"] for row in rows if row["refine"] == "feature"}
+    assert refined == {count: count for count in refined}, rows
+    assert all(row["refined"] == 0 for row in rows if row["refine"] == "none"), rows

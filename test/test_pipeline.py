@@ -159,7 +159,7 @@ def test_cpu_and_batched_spherical_maps_agree(estimator):
 
 # -- precision and backend options (shipped model, rendered scenes) -------------------------------
 
-# Stated tolerances against float32 torch (README, Benchmarks): largest rotation angle (degrees),
+# Stated tolerances against float32 torch (docs/benchmarks.md): largest rotation angle (degrees),
 # translation (mm) and relative size difference over every instance. Measured on these scenes:
 # bf16 0.26 deg / 0.5 mm / 0.5 %, int8 0.8-2.0 deg / 1.5-3.6 mm / 2-5 %, onnxruntime < 1e-4.
 TOLERANCES = {"bf16": (1.0, 2.0, 0.02), "int8": (5.0, 10.0, 0.10)}

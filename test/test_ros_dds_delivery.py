@@ -161,7 +161,7 @@ def test_without_the_profile_lost_images_are_reported_as_incomplete_inputs(ros_e
     assert synchronised + incomplete + late + unsegmented >= frames - 2, run.report
     if incomplete:
         assert "inputs arrive incomplete: frame sets without" in run.outputs["node"], run.report
-        assert 'README, "Large images over DDS"' in run.outputs["node"], run.report
+        assert 'docs/dds.md, "Large images over DDS"' in run.outputs["node"], run.report
 
 
 @pytest.mark.timeout(900)

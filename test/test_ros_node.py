@@ -281,7 +281,7 @@ def test_missing_camera_info_is_warned_and_the_node_goes_on(live):
 
 def test_incomplete_inputs_are_warned_naming_the_missing_input(live):
     """Sets whose depth image never comes (as large best-effort images lost by DDS): counted per
-    input, WARN in diagnostics, and a warning that names the input and the README section."""
+    input, WARN in diagnostics, and a warning that names the input and the docs section."""
     probe, t = live.probe, live.stamp()
     for index in range(4):
         probe.publish(make_frame(t + index * 0.1), skip=(1,))
@@ -290,7 +290,7 @@ def test_incomplete_inputs_are_warned_naming_the_missing_input(live):
     assert probe.counter("input sets incomplete") >= 4 and probe.counter("issue: incomplete_color") == 0
     # (sets of an earlier test that lacked another input may be named in the same line)
     assert re.search(r"inputs arrive incomplete: frame sets without [^\n]*depth on /depth/image \(\d+ sets\)[^\n]*"
-                     r'README, "Large images over DDS"', live.log()), live.log()
+                     r'docs/dds.md, "Large images over DDS"', live.log()), live.log()
 
 
 def test_repeated_and_backwards_stamps_are_warned_and_counted(live):

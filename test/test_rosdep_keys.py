@@ -4,7 +4,7 @@ Checked against a snapshot of the ROS distribution index in test/fixtures/rosdis
 with tools/rosdistro_snapshot.py): a key is a package released in the distribution, or a rosdep
 key whose rule installs system packages on the distribution's Ubuntu release. Keys that rosdep
 cannot provide (or only through pip) must not be in package.xml; they go to
-requirements/ros-pip.txt, which the README's robot section installs.
+requirements/ros-pip.txt, which the README's robot section (and docs/installation.md) installs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The shipped model keeps its measured accuracy on a synthetic set it has never seen.
 
-The thresholds sit well below what the model measured on this fresh set (README, "Shipped
+The thresholds sit well below what the model measured on this fresh set (docs/models.md, "Shipped
 model") and far above what random weights reach, so this fails for a broken model, a broken
 pipeline or broken pre-processing, and not for noise.
 """

@@ -14,7 +14,7 @@ The implicit decoder's per-point layers (1024 points per object through 1024-512
 the costliest part of the last pass, which only feeds the consistency residual when there is no
 refinement) change too. The spherical convolutions, the explicit decoder (quantising its heads
 doubled the median rotation difference to float32 on rendered scenes for 7 % of the weights) and
-the trained model, on which refinement runs, stay in float32. The README's benchmark table gives
+the trained model, on which refinement runs, stay in float32. docs/benchmarks.md gives
 each option's speed and accuracy cost.
 """
 

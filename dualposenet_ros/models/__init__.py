@@ -1,7 +1,7 @@
 """Models shipped with the package.
 
 ``compact_synth``: the compact preset trained by this project on synthetic NOCS-layout data
-(README, "Shipped model", gives the commands that reproduce it and its accuracy).
+(docs/models.md, "Shipped model", gives the commands that reproduce it and its accuracy).
 """
 
 from __future__ import annotations

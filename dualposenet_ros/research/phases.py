@@ -256,7 +256,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
                         help="precision of the un-refined passes' large linear layers "
-                             "(torch backend; README, Benchmarks)")
+                             "(torch backend; docs/benchmarks.md)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
                         help="runtime of the un-refined passes; refinement always runs on torch")
     parser.add_argument("--workers", type=int, default=2, help="image-reading threads")

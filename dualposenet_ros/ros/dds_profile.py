@@ -8,7 +8,7 @@ created, so :func:`use_shipped_profile` must run before ``rclpy.init``; the pack
 (:mod:`.entry_point`) and its process helpers call it, the launch files through
 :func:`launch_actions`. A profile the user chose (``FASTDDS_DEFAULT_PROFILES_FILE`` or
 ``FASTRTPS_DEFAULT_PROFILES_FILE``) is never replaced, and other RMW implementations are left
-alone (README, "Large images over DDS", has the Cyclone DDS settings).
+alone (docs/dds.md, "Large images over DDS", has the Cyclone DDS settings).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ millimetres or 32FC1 in metres, registered to the colour camera), ``color/camera
 changed with the standard ``qos_overrides.<topic>.subscription.*`` parameters. The images are kept
 for ``sync.window`` seconds and each segmentation, however late, is matched with the images of its
 stamp (exact, or ``sync.mode: approximate``; :mod:`.segmentation_sync`). Segmentations that come
-too late, inputs that arrive incomplete (a lost image: README, "Large images over DDS") or silent,
+too late, inputs that arrive incomplete (a lost image: docs/dds.md, "Large images over DDS") or silent,
 and stamps that repeat or go backwards, are warned about (rate-limited), counted and shown in
 diagnostics.
 
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 __all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 
 NODE_NAME = "dualposenet"
-DDS_HINT = 'README, "Large images over DDS"'
+DDS_HINT = 'docs/dds.md, "Large images over DDS"'
 SHUTDOWN_WAIT = 1.5
 """Seconds shutdown waits for the frame in progress before saying so (refinement stops within one
 iteration; a network pass cannot be interrupted)."""

@@ -288,7 +288,7 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          "cuda falls back to the CPU with a warning.", pattern=r"\s*(auto|cpu|cuda(:\d+)?)\s*",
          pattern_hint="must be auto, cpu, cuda or cuda:N"),
     Spec("precision", "fp32", "Precision of the large fully connected layers in the un-refined passes: fp32, "
-         "bf16 or int8 (CPU only); faster, within the tolerances of the README's benchmark table.",
+         "bf16 or int8 (CPU only); faster, within the tolerances of docs/benchmarks.md.",
          choices=("fp32", "bf16", "int8")),
     Spec("backend", "torch", "Runtime of the un-refined network passes: torch or onnxruntime (float32; needs the "
          "onnxruntime package). Refinement always runs on torch.", choices=("torch", "onnxruntime")),
