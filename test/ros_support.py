@@ -33,13 +33,13 @@ def required_ros() -> str:
     return level
 
 
-def _import_or_skip(names: tuple[str, ...], required: bool) -> list[Any]:
+def _import_or_skip(names: tuple[str, ...], required: bool, where: str = "") -> list[Any]:
     try:
         return [importlib.import_module(name) for name in names]
     except ImportError as error:
         if required:
             pytest.fail(f"required here ({REQUIRE_ROS}={required_ros()}) but not importable: {error}")
-        pytest.skip(f"not available: {error}")
+        pytest.skip(f"not available: {error}{where}")
 
 
 def require_modules(*names: str) -> list[Any]:
@@ -53,7 +53,8 @@ def require_distribution_library(name: str) -> Any:
     installation is promised (:data:`REQUIRE_ROS` ``full``) a missing one fails it instead."""
     if name.split(".")[0] not in DISTRIBUTION_ONLY:
         raise ValueError(f"{name} is not a distribution-only library: use require_modules")
-    return _import_or_skip((name,), required_ros() == "full")[0]
+    return _import_or_skip((name,), required_ros() == "full",
+                           f" (only a ROS installation has it; there {REQUIRE_ROS}=full requires it)")[0]
 
 
 def require_rclpy() -> Any:
