@@ -200,7 +200,8 @@ def test_player_keeps_order_and_never_runs_ahead_of_the_recorded_timing(tmp_path
         published: list[tuple[str, int | None]] = []
         started = time.monotonic()
         player.start(on_published=lambda topic, stamp, when: published.append((topic, stamp)))
-        assert _spin_until(executor, lambda: player.finished and len(arrivals) == len(replayed)), (arrivals, player.error)
+        done = _spin_until(executor, lambda: player.finished and len(arrivals) == len(replayed))
+        assert done, (arrivals, player.error)
     finally:
         player.stop()
         executor.shutdown()
