@@ -16,13 +16,15 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("dualposenet_ros.data.synth.command", "generate a synthetic dataset in the NOCS layout"),
     "prepare": ("dualposenet_ros.data.prepare", "NOCS layout -> chunked training instances"),
-    "train": ("dualposenet_ros.train", "train DualPoseNet (single GPU/CPU or torchrun DDP)"),
-    "import-tf": ("dualposenet_ros.import_tf", "official TensorFlow checkpoint -> project checkpoint (no TensorFlow)"),
-    "test": ("dualposenet_ros.phases", "run a test phase on a dataset and write result pickles"),
+    "train": ("dualposenet_ros.training.train", "train DualPoseNet (single GPU/CPU or torchrun DDP)"),
+    "import-tf": ("dualposenet_ros.research.import_tf",
+                  "official TensorFlow checkpoint -> project checkpoint (no TensorFlow)"),
+    "test": ("dualposenet_ros.research.phases", "run a test phase on a dataset and write result pickles"),
     "evaluate": ("dualposenet_ros.evaluation.command", "NOCS mAP of result pickles: table, JSON, AP plot"),
-    "benchmark": ("dualposenet_ros.benchmark", "speed and memory of maps, network, frames and the node"),
-    "export-onnx": ("dualposenet_ros.onnx_export", "network and decoders -> ONNX (for ONNX Runtime, TensorRT)"),
-    "demo": ("dualposenet_ros.ros.demo", "synthetic camera + node over DDS, estimates against ground truth"),
+    "benchmark": ("dualposenet_ros.benchmarks.benchmark", "speed and memory of maps, network, frames and the node"),
+    "export-onnx": ("dualposenet_ros.inference.onnx_export",
+                    "network and decoders -> ONNX (for ONNX Runtime, TensorRT)"),
+    "demo": ("dualposenet_ros.ros_tools.demo", "synthetic camera + node over DDS, estimates against ground truth"),
     "tracking": ("dualposenet_ros.evaluation.tracking", "identity switches, jitter and lag of the object tracker on "
                  "synthetic sequences"),
 }
@@ -30,8 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # (command, flag) -> module that runs the command when the flag is given: keeps ROS imports out of
 # the core command modules (``benchmark --node`` needs rclpy, ``benchmark`` does not).
 ROUTES: dict[tuple[str, str], str] = {
-    ("benchmark", "--node"): "dualposenet_ros.ros.node_benchmark",
-    ("benchmark", "--options"): "dualposenet_ros.option_benchmark",
+    ("benchmark", "--node"): "dualposenet_ros.ros_tools.node_benchmark",
+    ("benchmark", "--options"): "dualposenet_ros.benchmarks.option_benchmark",
 }
 
 

@@ -147,3 +147,20 @@ def rclpy_context(ros_domain_id: int):
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.fixture(params=[pytest.param("dualposenet_ros.ros.compat.message_filters", id="fallback"),
+                        pytest.param("message_filters", id="message_filters")])
+def mf(request):
+    """The message_filters stand-in, then the real package: a test of message_filters behaviour runs
+    on both and must get the same answers. The real one skips where it cannot be installed (PyPI
+    wheels) and is required where a ROS installation is (ros_support.REQUIRE_ROS=full)."""
+    import importlib
+
+    from ros_support import require_distribution_library, require_rclpy
+
+    require_rclpy()
+    if request.param == "message_filters":
+        return require_distribution_library("message_filters")
+    return importlib.import_module(request.param)
+

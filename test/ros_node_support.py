@@ -1,7 +1,7 @@
 """Helpers for the tests of the dualposenet node: synthetic input messages, a tiny real model and
 a probe node that feeds the node and records its outputs.
 
-The node under test always runs the real :class:`~dualposenet_ros.pipeline.PoseEstimator`, on a
+The node under test always runs the real :class:`~dualposenet_ros.inference.pipeline.PoseEstimator`, on a
 random-weight DualPoseNet small enough to estimate a frame in milliseconds on the CPU
 (:func:`tiny_model`): in this process (:func:`in_process_node`) or as the real executable with
 the checkpoint :func:`write_tiny_checkpoint` saves. Random weights make poses arbitrary, so tests
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from dualposenet_ros.config import ModelConfig
+from dualposenet_ros.core.config import ModelConfig
 from ros_support import require_modules
-from dualposenet_ros.preprocess import Intrinsics
+from dualposenet_ros.model.preprocess import Intrinsics
 
 if TYPE_CHECKING:
-    from dualposenet_ros.network import DualPoseNet
-    from dualposenet_ros.pipeline import PoseEstimator
+    from dualposenet_ros.model.network import DualPoseNet
+    from dualposenet_ros.inference.pipeline import PoseEstimator
     from dualposenet_ros.ros.node import DualPoseNetNode
 
 INTRINSICS = Intrinsics(fx=60.0, fy=60.0, cx=31.5, cy=23.5)
@@ -41,7 +41,7 @@ def tiny_model(seed: int = 0) -> DualPoseNet:
     """A random-weight :data:`TINY_MODEL` network (deterministic for a given ``seed``)."""
     import torch
 
-    from dualposenet_ros.network import DualPoseNet
+    from dualposenet_ros.model.network import DualPoseNet
 
     torch.manual_seed(seed)
     return DualPoseNet(TINY_MODEL)
@@ -49,7 +49,7 @@ def tiny_model(seed: int = 0) -> DualPoseNet:
 
 def write_tiny_checkpoint(path: Path) -> Path:
     """Save :func:`tiny_model` as a checkpoint at ``path`` (for the ``checkpoint`` parameter)."""
-    from dualposenet_ros.checkpoint import save_checkpoint
+    from dualposenet_ros.model.checkpoint import save_checkpoint
 
     save_checkpoint(path, tiny_model(), {"note": "random weights for tests"})
     return path
@@ -57,7 +57,7 @@ def write_tiny_checkpoint(path: Path) -> Path:
 
 def tiny_estimator(estimator_type: type[PoseEstimator] | None = None) -> PoseEstimator:
     """The real ``PoseEstimator`` (or the subclass ``estimator_type``) on :func:`tiny_model`, CPU."""
-    from dualposenet_ros.pipeline import PoseEstimator
+    from dualposenet_ros.inference.pipeline import PoseEstimator
 
     return (estimator_type or PoseEstimator)(tiny_model(), device="cpu")
 
@@ -170,7 +170,7 @@ def make_frame(seconds: float = 1.0, *, width: int = 64, height: int = 48, objec
     """(colour, depth, camera_info, segmentation) messages of one synthetic frame."""
     from dualposenet_ros.msg import InstanceSegmentation
 
-    from dualposenet_ros.categories import category_name
+    from dualposenet_ros.core.categories import category_name
 
     stamp = stamp_msg(seconds)
     rgb = np.zeros((height, width, 3), np.uint8)

@@ -93,3 +93,30 @@ def spin_until(node: Any, executor: Any, condition: Callable[[], bool], timeout:
 def spin_for(executor: Any, seconds: float) -> None:
     """Spin ``executor`` for ``seconds``: messages still in flight arrive."""
     spin_until(None, executor, lambda: False, seconds)
+
+
+class Source:
+    """A minimal upstream filter (what message_filters.Subscriber is to a synchroniser or a Cache)."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def registerCallback(self, cb: Callable[..., Any], *args: Any) -> int:  # noqa: N802 (ROS API)
+        self.callbacks.append((cb, args))
+        return len(self.callbacks) - 1
+
+    def emit(self, msg: Any) -> None:
+        for cb, args in self.callbacks:
+            cb(msg, *args)
+
+
+def stamped(seconds: float, tag: str = "") -> Any:
+    """A message with only a header stamp (``seconds``) and a ``tag`` (default: the seconds)."""
+    from types import SimpleNamespace
+
+    from builtin_interfaces.msg import Time
+
+    nanoseconds = int(round(seconds * 1e9))
+    header = SimpleNamespace(stamp=Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9))
+    return SimpleNamespace(header=header, tag=tag or f"{seconds:g}")
+

@@ -1,5 +1,5 @@
-"""rosbag2 writing, reading and timed replay with the ``rosbags`` library (no DDS needed here;
-test_demo.py records and replays over DDS)."""
+"""rosbag2 writing, reading and timed replay with the ``rosbags`` library; the recorder and the
+player over real DDS (test_demo.py records and replays with the whole demo)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _messages():
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_round_trip_keeps_bytes_types_and_order(tmp_path: Path, storage: str):
     require_rclpy()
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     path = tmp_path / "bag"
@@ -70,7 +70,7 @@ def test_bag_embeds_definitions_other_tools_can_decode(tmp_path: Path):
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     path = tmp_path / "bag"
@@ -110,7 +110,7 @@ def test_recorder_writes_what_arrives_over_dds(tmp_path: Path, rclpy_context):
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile
 
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, _ = _messages()
     recorder_node = rclpy.create_node("bag_recorder_test", context=rclpy_context)
@@ -163,7 +163,7 @@ def test_player_keeps_order_and_never_runs_ahead_of_the_recorded_timing(tmp_path
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile
 
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
     by_topic = {topic: (msgtype, msg) for topic, msgtype, msg in messages}
@@ -219,7 +219,7 @@ def test_player_keeps_order_and_never_runs_ahead_of_the_recorded_timing(tmp_path
 
 
 def test_reading_something_else_fails_clearly(tmp_path: Path):
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     with pytest.raises(bag.BagError, match="not a rosbag2 directory"):
         bag.bag_topics(tmp_path)

@@ -13,7 +13,7 @@ from dualposenet_ros.cli import main
 
 def test_core_benchmark_imports_no_ros_code() -> None:
     """``benchmark`` is core; only ``benchmark --node`` (routed by the CLI) needs rclpy."""
-    code = ("import sys, dualposenet_ros.benchmark, dualposenet_ros.option_benchmark; "
+    code = ("import sys, dualposenet_ros.benchmarks.benchmark, dualposenet_ros.benchmarks.option_benchmark; "
             "print(sorted(m for m in sys.modules if m.startswith(('rclpy', 'dualposenet_ros.ros'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

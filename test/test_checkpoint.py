@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from dualposenet_ros.checkpoint import (
+from dualposenet_ros.model.checkpoint import (
     CheckpointError,
     checkpoint_files,
     load_checkpoint,
     load_state_into,
     save_checkpoint,
 )
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.network import DualPoseNet
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.model.network import DualPoseNet
 
 TINY = ModelConfig(resolution=8, filters=(2, 3, 3, 4), pool_after=(0,), fusion_layers=(1, 3), feature_dim=16,
                    head_hidden=(8,), implicit_hidden=(8, 4))
@@ -148,7 +148,7 @@ def test_metadata_must_be_json(tmp_path: Path) -> None:
 
 def test_save_state_writes_a_loadable_checkpoint_without_a_model(tmp_path: Path) -> None:
     """Importers save a converted state dict and its config; loading rebuilds the same network."""
-    from dualposenet_ros.checkpoint import save_state
+    from dualposenet_ros.model.checkpoint import save_state
 
     model = tiny_model(seed=3)
     written = save_state(tmp_path / "imported.safetensors", TINY, model.state_dict(), {"source": {"variables": 75}})
@@ -168,9 +168,9 @@ def test_saved_files_follow_the_umask_not_owner_only(tmp_path):
     import os
     import stat
 
-    from dualposenet_ros.checkpoint import save_checkpoint
-    from dualposenet_ros.config import ModelConfig
-    from dualposenet_ros.network import DualPoseNet
+    from dualposenet_ros.model.checkpoint import save_checkpoint
+    from dualposenet_ros.core.config import ModelConfig
+    from dualposenet_ros.model.network import DualPoseNet
 
     previous = os.umask(0o022)
     try:

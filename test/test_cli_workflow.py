@@ -8,12 +8,12 @@ import sys
 
 import torch
 
-from dualposenet_ros.checkpoint import save_checkpoint
+from dualposenet_ros.model.checkpoint import save_checkpoint
 from dualposenet_ros.cli import COMMANDS, main
-from dualposenet_ros.config import ModelConfig
+from dualposenet_ros.core.config import ModelConfig
 from dualposenet_ros.data import nocs_io
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.phases import PHASES
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.research.phases import PHASES
 
 
 def test_every_command_has_help():

@@ -61,7 +61,7 @@ def test_demo_records_and_a_replay_gives_the_same_estimates(tmp_path: Path, ros_
     import cv2
     from ros_node_support import write_tiny_checkpoint
 
-    from dualposenet_ros.ros import bag
+    from dualposenet_ros.ros_tools import bag
 
     checkpoint = str(write_tiny_checkpoint(tmp_path / "tiny"))
     live_out, replay_out, bag_dir = tmp_path / "live", tmp_path / "replay", tmp_path / "bag"
@@ -179,7 +179,7 @@ def test_demo_starts_the_source_only_once_the_node_counts_the_demo_subscribers()
     estimated every frame, but published before it had matched the demo's subscribers (discovery is
     per pair of processes; the demo saw the node subscribed, the node learnt of the demo a second
     later). The source now waits for the node's own count on /diagnostics."""
-    from dualposenet_ros.ros import demo as demo_module
+    from dualposenet_ros.ros_tools import demo as demo_module
 
     node = SimpleNamespace(running=True, returncode=None, log_path="node.log", log_tail=lambda: "")
     collected = demo_module.Collected()
@@ -208,7 +208,7 @@ def test_node_benchmark_measures_latency_and_throughput(tmp_path: Path, ros_doma
     require_rclpy()
     from ros_node_support import write_tiny_checkpoint
 
-    from dualposenet_ros.ros.node_benchmark import run_node_benchmark
+    from dualposenet_ros.ros_tools.node_benchmark import run_node_benchmark
 
     args = argparse.Namespace(checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny")), device="cpu", repeats=1,
                               json=tmp_path / "node.json", refine=["none", "feature"], preset="compact",

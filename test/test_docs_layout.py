@@ -1,6 +1,7 @@
 """The maps of the code match the tree: docs/CONTRIBUTING_NOTES.md names every module of the
-package, the README's "Layout" section every top-level module and sub-package, and no file these
-documents (and CONTRIBUTING.md) name has been renamed or removed since."""
+package, the "Layout" section of docs/architecture.md every top-level module and sub-package and
+every top-level entry of the repository, and no file these documents (and CONTRIBUTING.md) name has
+been renamed or removed since."""
 
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = REPO / "dualposenet_ros"
 NOTES = REPO / "docs" / "CONTRIBUTING_NOTES.md"
+ARCHITECTURE = REPO / "docs" / "architecture.md"
 _FILE_NAME = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.py)\b")
 
 
 def modules() -> list[Path]:
-    """Every module of the package, relative to it (``camera.py``, ``ros/node.py``...)."""
+    """Every module of the package, relative to it (``core/camera.py``, ``ros/node.py``...)."""
     return sorted(path.relative_to(PACKAGE_DIR) for path in PACKAGE_DIR.rglob("*.py") if path.name != "__init__.py")
 
 
-def readme_layout() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def layout_section() -> str:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
     start = text.index("\n## Layout")
     end = text.find("\n## ", start + 1)
     return text[start: end if end != -1 else len(text)]
@@ -43,23 +45,23 @@ def test_contributor_notes_name_every_module() -> None:
                          f"of `package/`): {missing}")
 
 
-def test_readme_layout_names_every_top_level_module_and_package() -> None:
-    layout = readme_layout()
+def test_layout_names_every_top_level_module_and_package() -> None:
+    layout = layout_section()
     top = [module.name for module in modules() if len(module.parts) == 1]
     packages = sorted({f"{module.parts[-2]}/" for module in modules() if len(module.parts) > 1})
     missing = [name for name in top + packages if not re.search(rf"(?<![\w.]){re.escape(name)}", layout)]
-    assert not missing, f"README 'Layout' does not name: {missing}"
+    assert not missing, f"docs/architecture.md 'Layout' does not name: {missing}"
 
 
-def test_readme_layout_names_every_top_level_entry_of_the_repository() -> None:
+def test_layout_names_every_top_level_entry_of_the_repository() -> None:
     listing = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True)
     if listing.returncode != 0 or not listing.stdout:
         pytest.skip("not a git checkout: the tracked files are unknown")
     top = {path.split("/")[0] + ("/" if "/" in path else "") for path in listing.stdout.split()}
     entries = sorted(top - {"README.md", ".gitignore"})
-    layout = readme_layout()
+    layout = layout_section()
     missing = [entry for entry in entries if not re.search(rf"(?<![\w./-]){re.escape(entry)}", layout)]
-    assert not missing, f"README 'Layout' does not name: {missing}"
+    assert not missing, f"docs/architecture.md 'Layout' does not name: {missing}"
 
 
 def _exists(name: str) -> bool:
@@ -70,7 +72,7 @@ def _exists(name: str) -> bool:
 
 
 def test_documents_name_only_files_that_exist() -> None:
-    documents = {"README.md (Layout)": readme_layout(),
+    documents = {"docs/architecture.md (Layout)": layout_section(),
                  "CONTRIBUTING.md": (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8"),
                  str(NOTES.relative_to(REPO)): NOTES.read_text(encoding="utf-8")}
     stale = [f"{document}: {name}" for document, text in documents.items()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
-from dualposenet_ros.refine import RefineSettings, refine_feature
+from dualposenet_ros.core.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
+from dualposenet_ros.inference.refine import RefineSettings, refine_feature
 from ros_node_support import INTRINSICS, tiny_estimator, tiny_model
 
 
@@ -87,7 +87,7 @@ def test_an_instance_without_depth_points_sits_on_its_mask_centroid_ray():
 def test_the_test_phases_take_a_refinement_time_budget():
     import argparse
 
-    from dualposenet_ros.phases import configure_parser, estimator_settings
+    from dualposenet_ros.research.phases import configure_parser, estimator_settings
 
     parser = argparse.ArgumentParser()
     configure_parser(parser)

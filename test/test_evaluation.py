@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dualposenet_ros.categories import CATEGORIES, class_id
+from dualposenet_ros.core.categories import CATEGORIES, class_id
 from dualposenet_ros.evaluation import METRIC_KEYS, ResultsFormatError, evaluate_results
 from dualposenet_ros.evaluation import command
 from dualposenet_ros.evaluation.metrics import average_precision, box_iou

@@ -1,8 +1,10 @@
 """Imports run downhill: every module of the package sits in one layer of ``LAYERS`` and imports
 only from its own layer or the layers below it, two modules never import each other (directly or
-round a longer cycle), and only the ROS adapter (``dualposenet_ros/ros/``) imports ROS. The
-machine-learning core therefore imports without ROS, and the CLI or the ROS adapter can change
-without touching what they build on.
+round a longer cycle), and only the node (``dualposenet_ros/ros/``) and the tools around it
+(``dualposenet_ros/ros_tools/``) import ROS. The machine-learning core therefore imports without ROS,
+and the CLI or the ROS adapter can change without touching what they build on. The node's runtime
+(``ros.node`` and everything it imports) imports nothing from the demo tools, the benchmarks or
+training (``NOT_IN_NODE_RUNTIME``).
 
 Every ``import`` counts, also one inside a function (a lazy import is still a dependency), and so
 does a string naming a module of the package (``importlib`` dispatch, ``python -m`` commands).
@@ -24,35 +26,32 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "dualposenet_ros"
 PACKAGE_DIR = REPO / PACKAGE
 
-# Lowest layer first. An entry names a module, or a package ending in ".*" (the package and every
-# module under it). A module may import from its own layer and from the layers listed before it.
+# Lowest layer first, one layer per sub-package of the tree. An entry names a module, or a package
+# ending in ".*" (the package and every module under it). A module may import from its own layer and
+# from the layers listed before it.
 LAYERS: list[tuple[str, list[str]]] = [
-    # The ML core (CONTRIBUTING.md's "core"), in three steps.
-    ("foundation", ["dualposenet_ros", "camera", "categories", "choice", "frames", "rotations", "config", "spherical",
-                    "models.*"]),
-    ("model", ["preprocess", "estimates", "network", "losses", "checkpoint", "precision", "refine", "tracking",
-               "visualize"]),
-    ("inference", ["backends", "onnx_export", "pipeline"]),
+    # The ML core (CONTRIBUTING.md's "core"): imports without ROS.
+    ("core", ["dualposenet_ros", "core.*"]),  # conventions and data types every layer shares
+    ("models", ["models.*"]),  # the shipped model (data files and where they are)
+    ("model", ["model.*"]),  # the network, its inputs, losses, checkpoints, precision
+    ("inference", ["inference.*"]),  # PoseEstimator: the one inference path; tracking, drawing
     # Research workflows (CONTRIBUTING.md's "data/train/evaluation").
     ("data", ["data.*"]),
-    ("workflows", ["train", "evaluation.*", "phases", "tf_checkpoint", "import_tf"]),
-    ("benchmarks", ["benchmark", "option_benchmark", "import_benchmark"]),
+    ("evaluation", ["evaluation.*"]),
+    ("training", ["training.*"]),
+    ("research", ["research.*"]),  # test phases, official TensorFlow weights
+    ("benchmarks", ["benchmarks.*"]),
     ("cli", ["cli"]),
-    # ROS adapter: generated interfaces and wrappers of ROS libraries, then the nodes, then the
-    # commands that start nodes.
-    ("ros adapter", ["msg.*", "srv.*", "ros", "ros.compat.*", "ros.bag", "ros.conversions", "ros.dds_profile",
-                     "ros.detections", "ros.diagnostics", "ros.entry_point", "ros.latest_frame_slot",
-                     "ros.parameters", "ros.processes", "ros.segmentation_inputs", "ros.segmentation_outputs",
-                     "ros.stage_times"]),
-    ("ros nodes", ["ros.node", "ros.synthetic_camera"]),
-    ("ros commands", ["ros.demo", "ros.node_benchmark"]),
+    # ROS: the node's runtime (with the generated interfaces), then the tools that drive the node.
+    ("ros", ["msg.*", "srv.*", "ros.*"]),
+    ("ros tools", ["ros_tools.*"]),
 ]
-ROS_LAYERS = {"ros adapter", "ros nodes", "ros commands"}
+ROS_LAYERS = {"ros", "ros tools"}
 
 # (importer, imported) pairs that go uphill by design, with the reason.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("dualposenet_ros.cli", "dualposenet_ros.ros.demo"): "the CLI dispatches 'demo' to the ROS command by name",
-    ("dualposenet_ros.cli", "dualposenet_ros.ros.node_benchmark"): "the CLI routes 'benchmark --node' by name",
+    ("dualposenet_ros.cli", "dualposenet_ros.ros_tools.demo"): "the CLI dispatches 'demo' to the ROS tool by name",
+    ("dualposenet_ros.cli", "dualposenet_ros.ros_tools.node_benchmark"): "the CLI routes 'benchmark --node' by name",
 }
 
 # Top-level packages that exist only in a ROS installation (PyPI packages such as rosbags are not).
@@ -158,7 +157,7 @@ def uphill_imports(modules: dict[str, Path]) -> list[str]:
             if top_level != PACKAGE:
                 if is_ros(top_level) and LAYERS[own][0] not in ROS_LAYERS:
                     problems.append(f"{where} -- {module} ({LAYERS[own][0]}) imports ROS package {top_level}; "
-                                    "only dualposenet_ros/ros/ may")
+                                    "only dualposenet_ros/ros/ and ros_tools/ may")
                 continue
             target = layer_of(imported)
             if target is None or imported == module or (module, imported) in ALLOWED:
@@ -217,11 +216,11 @@ def test_no_import_cycles() -> None:
 
 
 @pytest.mark.parametrize("source, line, expected", [
-    ("from .ros import node\n", 1, "dualposenet_ros.cli (cli) imports dualposenet_ros.ros.node (ros nodes), a higher"),
+    ("from .ros import node\n", 1, "dualposenet_ros.cli (cli) imports dualposenet_ros.ros.node (ros), a higher"),
     ("def lazy():\n    import rclpy\n", 2, "dualposenet_ros.cli (cli) imports ROS package rclpy"),
-    ("from . import phases\n", 1, ""),
-    ("def lazy():\n    from . import msg\n", 2, "imports dualposenet_ros.msg (ros adapter), a higher layer"),
-    ("X = 'dualposenet_ros.ros.bag'\n", 1, "imports dualposenet_ros.ros.bag (ros adapter), a higher layer"),
+    ("from .research import phases\n", 1, ""),
+    ("def lazy():\n    from . import msg\n", 2, "imports dualposenet_ros.msg (ros), a higher layer"),
+    ("X = 'dualposenet_ros.ros_tools.bag'\n", 1, "imports dualposenet_ros.ros_tools.bag (ros tools), a higher layer"),
 ])
 def test_checker_reports_an_uphill_import(tmp_path: Path, source: str, line: int, expected: str) -> None:
     """The check itself: an import appended to a copy of cli.py is reported, with its line, when uphill."""
@@ -239,7 +238,51 @@ def test_checker_reports_an_uphill_import(tmp_path: Path, source: str, line: int
 def test_checker_reports_a_cycle(tmp_path: Path) -> None:
     """The cycle check itself: preprocess importing pipeline (which imports preprocess) is a cycle."""
     copy = tmp_path / "preprocess.py"
-    copy.write_text(MODULES["dualposenet_ros.preprocess"].read_text(encoding="utf-8")
-                    + "\n\ndef lazy():\n    from .pipeline import PoseEstimator\n", encoding="utf-8")
-    cycles = import_cycles({**MODULES, "dualposenet_ros.preprocess": copy})
-    assert any({"dualposenet_ros.preprocess", "dualposenet_ros.pipeline"} <= set(cycle) for cycle in cycles), cycles
+    copy.write_text(MODULES["dualposenet_ros.model.preprocess"].read_text(encoding="utf-8")
+                    + "\n\ndef lazy():\n    from ..inference.pipeline import PoseEstimator\n", encoding="utf-8")
+    cycles = import_cycles({**MODULES, "dualposenet_ros.model.preprocess": copy})
+    assert any({"dualposenet_ros.model.preprocess", "dualposenet_ros.inference.pipeline"} <= set(cycle)
+               for cycle in cycles), cycles
+
+
+# The node's runtime: the executable's module and everything it imports, at any depth.
+NODE_RUNTIME = f"{PACKAGE}.ros.node"
+# Sub-packages the node's runtime never imports: what a robot runs carries no demo, benchmark or training code.
+NOT_IN_NODE_RUNTIME = [f"{PACKAGE}.ros_tools", f"{PACKAGE}.benchmarks", f"{PACKAGE}.training"]
+
+
+def runtime_imports(modules: dict[str, Path], start: str) -> dict[str, list[str]]:
+    """Every package module that importing ``start`` loads (the packages around a module included), each
+    with the chain of imports that reaches it."""
+    known = set(modules) | GENERATED
+    chains = {start: [start]}
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        imported = {name for _line, name, _written in imports(module, modules[module], known)}
+        parts = module.split(".")
+        imported |= {".".join(parts[:end]) for end in range(1, len(parts))}  # the enclosing packages run first
+        for name in sorted(imported & set(modules)):
+            if name not in chains:
+                chains[name] = [*chains[module], name]
+                todo.append(name)
+    return chains
+
+
+def runtime_problems(modules: dict[str, Path]) -> list[str]:
+    return [" -> ".join(chain) for module, chain in sorted(runtime_imports(modules, NODE_RUNTIME).items())
+            if any(module == banned or module.startswith(banned + ".") for banned in NOT_IN_NODE_RUNTIME)]
+
+
+def test_node_runtime_imports_no_demo_benchmark_or_training_code() -> None:
+    problems = runtime_problems(MODULES)
+    assert not problems, "the node's runtime imports:\n" + "\n".join(problems)
+
+
+def test_node_runtime_check_reports_a_tool_import(tmp_path: Path) -> None:
+    """The check itself: a module the node imports (stage_times) importing a demo tool is reported."""
+    copy = tmp_path / "stage_times.py"
+    copy.write_text(MODULES[f"{PACKAGE}.ros.stage_times"].read_text(encoding="utf-8")
+                    + "\n\ndef lazy():\n    from ..ros_tools import bag\n", encoding="utf-8")
+    problems = runtime_problems({**MODULES, f"{PACKAGE}.ros.stage_times": copy})
+    assert f"{NODE_RUNTIME} -> {PACKAGE}.ros.stage_times -> {PACKAGE}.ros_tools.bag" in problems, problems

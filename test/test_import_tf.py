@@ -17,14 +17,20 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros import tf_checkpoint
-from dualposenet_ros.checkpoint import load_checkpoint
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.import_tf import (TFImportError, classify, import_tf_checkpoint, infer_config, output_stem,
-                                       weight_map)
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import PoseEstimator
-from dualposenet_ros.tf_checkpoint import TFCheckpoint, TFCheckpointError, write_checkpoint
+from dualposenet_ros.research import tf_checkpoint
+from dualposenet_ros.model.checkpoint import load_checkpoint
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.research.import_tf import (
+    TFImportError,
+    classify,
+    import_tf_checkpoint,
+    infer_config,
+    output_stem,
+    weight_map,
+)
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import PoseEstimator
+from dualposenet_ros.research.tf_checkpoint import TFCheckpoint, TFCheckpointError, write_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "test" / "fixtures" / "tf_reference_compact"
@@ -315,7 +321,7 @@ def test_cli_prints_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_import_benchmark_measures_a_checkpoint_of_the_official_layout(tmp_path: Path) -> None:
-    from dualposenet_ros.import_benchmark import measure_import
+    from dualposenet_ros.benchmarks.import_benchmark import measure_import
 
     row = measure_import(SMALL, tmp_path)
     parameters = DualPoseNet(SMALL).count_parameters()

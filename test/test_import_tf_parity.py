@@ -18,11 +18,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dualposenet_ros.checkpoint import load_checkpoint
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.import_tf import import_tf_checkpoint
-from dualposenet_ros.losses import consistency_loss, explicit_canonical_points
-from dualposenet_ros.network import DualPoseNet
+from dualposenet_ros.model.checkpoint import load_checkpoint
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.research.import_tf import import_tf_checkpoint
+from dualposenet_ros.model.losses import consistency_loss, explicit_canonical_points
+from dualposenet_ros.model.network import DualPoseNet
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "test" / "fixtures" / "tf_reference_compact"
@@ -131,7 +131,7 @@ def test_every_output_matches_the_original(imported: DualPoseNet, reference: dic
 
 def test_refinement_objective_matches_the_original(imported: DualPoseNet, reference: dict[str, np.ndarray]) -> None:
     """The loss refine.py minimises is the original's refinement loss, instance by instance."""
-    from dualposenet_ros.refine import RefineSettings, refine_feature
+    from dualposenet_ros.inference.refine import RefineSettings, refine_feature
 
     distance, rgb, points = inputs(reference)
     with torch.no_grad():
@@ -147,7 +147,7 @@ def test_every_intermediate_activation_matches(imported: DualPoseNet, reference:
 
 
 def test_post_processing_matches_the_original(imported: DualPoseNet, reference: dict[str, np.ndarray]) -> None:
-    from dualposenet_ros.rotations import quaternion_to_matrix
+    from dualposenet_ros.core.rotations import quaternion_to_matrix
 
     ours = outputs(imported, reference)
     size = torch.from_numpy(ours["pred_scale"])

@@ -22,11 +22,11 @@ def test_interfaces_import_with_documented_constants():
 def test_hand_written_core_and_generated_interfaces_share_the_package():
     require_rclpy()
     import dualposenet_ros
-    import dualposenet_ros.categories
+    import dualposenet_ros.core.categories
     import dualposenet_ros.msg
 
     assert dualposenet_ros.__version__
-    assert dualposenet_ros.categories.CATEGORIES[0] == "bottle"
+    assert dualposenet_ros.core.categories.CATEGORIES[0] == "bottle"
     assert hasattr(dualposenet_ros.msg, "ObjectPoseArray")
 
 

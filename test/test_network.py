@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch.func import functional_call, grad, vmap
 
-from dualposenet_ros.config import PRESETS, ModelConfig, get_preset
-from dualposenet_ros.losses import consistency_loss, explicit_canonical_points, training_loss
-from dualposenet_ros.network import DualPoseNet, flatten_channels_last
+from dualposenet_ros.core.config import PRESETS, ModelConfig, get_preset
+from dualposenet_ros.model.losses import consistency_loss, explicit_canonical_points, training_loss
+from dualposenet_ros.model.network import DualPoseNet, flatten_channels_last
 
 from devices import DEVICES
 

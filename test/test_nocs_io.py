@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dualposenet_ros.camera import Intrinsics
+from dualposenet_ros.core.camera import Intrinsics
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.synth import command
 

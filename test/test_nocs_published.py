@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dualposenet_ros.camera import Intrinsics
+from dualposenet_ros.core.camera import Intrinsics
 from dualposenet_ros.data.synth.render import render_scene
 from dualposenet_ros.data.synth.scene import SceneSampler
 from dualposenet_ros.data.synth.writer import ground_truth
-from dualposenet_ros.estimates import FrameInput, InstanceInput, ObjectEstimate
+from dualposenet_ros.core.estimates import FrameInput, InstanceInput, ObjectEstimate
 from dualposenet_ros.evaluation import evaluate_results, load_results
 from dualposenet_ros.evaluation.metrics import box_iou, pose_errors
-from dualposenet_ros.categories import is_symmetric
-from dualposenet_ros.phases import pose_results
-from dualposenet_ros.pipeline import PoseEstimator
+from dualposenet_ros.core.categories import is_symmetric
+from dualposenet_ros.research.phases import pose_results
+from dualposenet_ros.inference.pipeline import PoseEstimator
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nocs_published"
 PAPER_REAL275 = {"3D50": 79.8, "3D75": 62.2, "5deg2cm": 29.3, "5deg5cm": 35.9, "10deg2cm": 50.0, "10deg5cm": 66.8}

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_onnx
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.onnx_export import INPUT_NAMES, OUTPUT_NAMES, export_onnx
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")

@@ -15,10 +15,11 @@ from ros_support import require_rclpy
 
 REPO = Path(__file__).resolve().parents[1]
 CORE_MODULES = [
-    "dualposenet_ros.preprocess", "dualposenet_ros.spherical", "dualposenet_ros.network", "dualposenet_ros.pipeline",
-    "dualposenet_ros.refine", "dualposenet_ros.checkpoint", "dualposenet_ros.evaluation", "dualposenet_ros.phases",
-    "dualposenet_ros.benchmark", "dualposenet_ros.cli", "dualposenet_ros.data.nocs_io", "dualposenet_ros.train",
-    "dualposenet_ros.data.prepare", "dualposenet_ros.visualize",
+    "dualposenet_ros.model.preprocess", "dualposenet_ros.model.spherical", "dualposenet_ros.model.network",
+    "dualposenet_ros.inference.pipeline", "dualposenet_ros.inference.refine", "dualposenet_ros.model.checkpoint",
+    "dualposenet_ros.evaluation", "dualposenet_ros.research.phases", "dualposenet_ros.benchmarks.benchmark",
+    "dualposenet_ros.cli", "dualposenet_ros.data.nocs_io", "dualposenet_ros.training.train",
+    "dualposenet_ros.data.prepare", "dualposenet_ros.inference.visualize",
 ]
 
 
@@ -46,7 +47,7 @@ def test_pip_wheel_holds_the_core_and_the_shipped_model(tmp_path):
     assert result.returncode == 0, result.stderr
     wheel = next(tmp_path.glob("dualposenet_ros-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "dualposenet_ros/pipeline.py" in names and "dualposenet_ros/network.py" in names
+    assert "dualposenet_ros/inference/pipeline.py" in names and "dualposenet_ros/model/network.py" in names
     assert "dualposenet_ros/models/compact_synth.safetensors" in names
     assert "dualposenet_ros/models/compact_synth.json" in names
     assert not any(name.startswith("test/") for name in names)
@@ -65,7 +66,7 @@ def test_colcon_install_merges_interfaces_and_core():
         pytest.skip("not built with tools/setup.sh")
     package = next(install.glob("lib/python3*/site-packages/dualposenet_ros"))
     assert (package / "msg" / "__init__.py").exists(), "generated interfaces missing from the install"
-    assert (package / "pipeline.py").exists(), "hand-written core missing from the install"
+    assert (package / "inference" / "pipeline.py").exists(), "hand-written core missing from the install"
     assert "extend_path" in (package / "__init__.py").read_text(), "rosidl's empty __init__ overwrote ours"
     assert any(Path(p).resolve() == package.resolve() for p in dualposenet_ros.__path__)
     for executable in ("dualposenet_node", "synthetic_camera"):

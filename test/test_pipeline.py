@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.config import ModelConfig
-from dualposenet_ros.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
-from dualposenet_ros.frames import FLIP_XY
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import EstimatorSettings, PoseEstimator
-from dualposenet_ros.preprocess import Intrinsics
-from dualposenet_ros.refine import RefineSettings
-from dualposenet_ros.rotations import quaternion_to_matrix_np
+from dualposenet_ros.core.config import ModelConfig
+from dualposenet_ros.core.estimates import EstimateStatus, FrameInput, InstanceInput, RefineMode
+from dualposenet_ros.core.frames import FLIP_XY
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import EstimatorSettings, PoseEstimator
+from dualposenet_ros.model.preprocess import Intrinsics
+from dualposenet_ros.inference.refine import RefineSettings
+from dualposenet_ros.core.rotations import quaternion_to_matrix_np
 
 from devices import DEVICES
 
@@ -140,7 +140,7 @@ def test_cpu_and_batched_spherical_maps_agree(estimator):
     """The estimator's maps on its device (NumPy per instance on the CPU, one torch call on an
     accelerator) equal NumPy's per-instance maps computed on the CPU, and so does the batched torch
     function on the CPU: each path is checked against an independent implementation."""
-    from dualposenet_ros.preprocess import spherical_maps, spherical_maps_batch
+    from dualposenet_ros.model.preprocess import spherical_maps, spherical_maps_batch
 
     rng = np.random.default_rng(3)
     centred = torch.from_numpy(rng.normal(0, 0.05, (3, 400, 3)).astype(np.float32))
@@ -186,7 +186,7 @@ def rendered_frames(count: int = 2, objects: int = 4) -> list[FrameInput]:
 
 @pytest.fixture(scope="module")
 def shipped_reference():
-    from dualposenet_ros.checkpoint import load_checkpoint
+    from dualposenet_ros.model.checkpoint import load_checkpoint
     from dualposenet_ros.models import default_checkpoint
 
     model, _ = load_checkpoint(default_checkpoint())
@@ -197,7 +197,7 @@ def shipped_reference():
 
 @pytest.mark.parametrize("precision", sorted(TOLERANCES))
 def test_reduced_precision_stays_within_the_stated_tolerance(shipped_reference, precision):
-    from dualposenet_ros.option_benchmark import pose_difference
+    from dualposenet_ros.benchmarks.option_benchmark import pose_difference
 
     model, frames, reference = shipped_reference
     fast = PoseEstimator(model, "cpu", precision=precision)

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dualposenet_ros.categories import is_symmetric
+from dualposenet_ros.core.categories import is_symmetric
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.instances import InstanceStore
 from dualposenet_ros.data.prepare import prepare
-from dualposenet_ros.frames import public_pose_matrix, public_pose_to_nocs
-from dualposenet_ros.preprocess import Intrinsics
-from dualposenet_ros.rotations import (
+from dualposenet_ros.core.frames import public_pose_matrix, public_pose_to_nocs
+from dualposenet_ros.model.preprocess import Intrinsics
+from dualposenet_ros.core.rotations import (
     canonicalize_symmetric_rotation,
     quaternion_to_matrix_np,
     rotation_error_deg,

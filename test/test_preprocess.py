@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dualposenet_ros.preprocess import (
+from dualposenet_ros.model.preprocess import (
     Intrinsics,
     backproject,
     centre,

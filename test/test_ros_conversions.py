@@ -23,6 +23,18 @@ def conversions():
     return conversions
 
 
+def read_segmentation(msg, shape, max_pixels=None, max_instances=None, class_map=None):
+    """An ``InstanceSegmentation`` read as the node reads it (default class_map)."""
+    from dualposenet_ros.ros.segmentation_inputs import InstanceReader, parse_class_map
+
+    mapping = None if class_map is None else parse_class_map(class_map)
+    return InstanceReader("instance_segmentation", mapping).read(msg, shape, max_pixels, max_instances)
+
+
+def frame_from_messages(*msgs, **kwargs):
+    return conversions().frame_from_messages(*msgs, read_instances=read_segmentation, **kwargs)
+
+
 def reasons(issues):
     return [issue.reason for issue in issues]
 
@@ -32,7 +44,7 @@ def reasons(issues):
 @pytest.mark.parametrize("label_encoding", ["mono8", "mono16", "16UC1", "32SC1"])
 def test_good_frame_becomes_frame_input(color_encoding, depth_encoding, label_encoding):
     msgs = make_frame(3.25, color_encoding=color_encoding, depth_encoding=depth_encoding, label_encoding=label_encoding)
-    converted = conversions().frame_from_messages(*msgs)
+    converted = frame_from_messages(*msgs)
     frame = converted.frame
     assert converted.frame_id == FRAME_ID and (converted.stamp.sec, converted.stamp.nanosec) == (3, 250000000)
     assert converted.issues == ()
@@ -48,7 +60,7 @@ def test_nan_and_negative_depth_become_zero_with_an_info_issue():
     color, _, info, seg = make_frame(depth_encoding="32FC1")
     depth = np.full((48, 64), 1.0, np.float32)
     depth[0, :4] = [np.nan, np.inf, -1.0, 0.0]
-    converted = conversions().frame_from_messages(color, image_msg(depth, "32FC1"), info, seg)
+    converted = frame_from_messages(color, image_msg(depth, "32FC1"), info, seg)
     assert np.all(np.isfinite(converted.frame.depth)) and np.all(converted.frame.depth[0, :4] == 0)
     (issue,) = converted.issues
     assert issue.reason == "invalid_depth" and issue.level == "info" and "3 NaN" in issue.message
@@ -56,7 +68,7 @@ def test_nan_and_negative_depth_become_zero_with_an_info_issue():
 
 def test_all_zero_depth_is_reported_but_the_frame_goes_on():
     color, _, info, seg = make_frame()
-    converted = conversions().frame_from_messages(color, image_msg(np.zeros((48, 64), np.uint16), "16UC1"), info, seg)
+    converted = frame_from_messages(color, image_msg(np.zeros((48, 64), np.uint16), "16UC1"), info, seg)
     assert reasons(converted.issues) == ["no_valid_depth"] and len(converted.frame.instances) == 2
 
 
@@ -85,11 +97,11 @@ def _modified(index, change):
 def test_frame_level_errors(case, index, change, reason, text):
     msgs = _modified(index, change)
     if reason is None:  # frame id: colour empty but camera_info has one -> still fine
-        assert conversions().frame_from_messages(*msgs).frame_id == FRAME_ID
+        assert frame_from_messages(*msgs).frame_id == FRAME_ID
         msgs[2].header.frame_id = ""
         reason, text = "missing_frame_id", "frame_id"
     with pytest.raises(conversions().InputError, match=text.replace("*", r"\*").replace("(", r"\(")) as error:
-        conversions().frame_from_messages(*msgs)
+        frame_from_messages(*msgs)
     assert error.value.reason == reason, case
 
 
@@ -97,10 +109,10 @@ def test_mismatched_sizes():
     color, _, info, seg = make_frame()
     small = make_frame(width=32, height=24)
     with pytest.raises(conversions().InputError, match="depth image is 32x24 but the colour image is 64x48") as error:
-        conversions().frame_from_messages(color, small[1], info, seg)
+        frame_from_messages(color, small[1], info, seg)
     assert error.value.reason == "size_mismatch"
     with pytest.raises(conversions().InputError, match="label image is 32x24") as error:
-        conversions().frame_from_messages(color, make_frame()[1], info, small[3])
+        frame_from_messages(color, make_frame()[1], info, small[3])
     assert error.value.reason == "size_mismatch"
 
 
@@ -109,7 +121,7 @@ def test_4k_frame_is_rejected_by_max_image_pixels_before_decoding():
     color.height, color.width, color.step = 2160, 3840, 3840 * 3  # data not even needed: rejected on the size
     _, depth, info, seg = make_frame()
     with pytest.raises(conversions().InputError, match="3840x2160 = 8294400 pixels.*max_image_pixels") as error:
-        conversions().frame_from_messages(color, depth, info, seg, max_pixels=4_194_304)
+        frame_from_messages(color, depth, info, seg, max_pixels=4_194_304)
     assert error.value.reason == "image_too_large"
 
 
@@ -122,7 +134,7 @@ def test_instance_level_issues_skip_only_the_bad_instances():
     labels = np.frombuffer(bytes(seg.labels.data), np.uint16).reshape(48, 64).copy()
     labels[40:, 60:] = 42  # label value without a class entry
     seg.labels = image_msg(labels, "mono16")
-    instances, issues = conversions().instances_from_segmentation(seg, (48, 64))
+    instances, issues = read_segmentation(seg, (48, 64))
     assert [i.instance_id for i in instances] == [1]
     assert sorted(reasons(issues)) == sorted(["label_without_class", "unknown_class_id", "unknown_class_id",
                                               "invalid_score", "class_name_mismatch", "empty_mask"])
@@ -135,19 +147,19 @@ def test_negative_labels_are_ignored_with_an_issue():
     labels = np.frombuffer(bytes(seg.labels.data), np.int32).reshape(48, 64).copy()
     labels[0, 0] = -3
     seg.labels = image_msg(labels, "32SC1")
-    instances, issues = conversions().instances_from_segmentation(seg, (48, 64))
+    instances, issues = read_segmentation(seg, (48, 64))
     assert len(instances) == 2 and reasons(issues) == ["negative_label"]
 
 
 def test_all_background_without_instances_is_a_normal_empty_frame():
-    converted = conversions().frame_from_messages(*make_frame(objects=()))
+    converted = frame_from_messages(*make_frame(objects=()))
     assert converted.frame.instances == () and converted.issues == ()
 
 
 def estimate(instance_id=3, status=0, translation=(0.1, -0.2, 0.7)):
     from scipy.spatial.transform import Rotation
 
-    from dualposenet_ros.estimates import EstimateStatus, ObjectEstimate
+    from dualposenet_ros.core.estimates import EstimateStatus, ObjectEstimate
 
     return ObjectEstimate(instance_id=instance_id, class_id=6, score=0.75,
                           rotation=Rotation.from_euler("xyz", [10, 20, 30], degrees=True).as_matrix(),
@@ -220,7 +232,7 @@ def test_absurd_finite_depth_is_no_depth_and_the_estimator_runs(encoding, value)
     color, _, info, seg = make_frame(depth_encoding=encoding)
     dtype = np.float32 if encoding == "32FC1" else np.uint16
     depth = image_msg(np.full((48, 64), value, dtype), encoding)
-    converted = conversions().frame_from_messages(color, depth, info, seg)
+    converted = frame_from_messages(color, depth, info, seg)
     assert not np.any(converted.frame.depth)
     assert reasons(converted.issues) == ["no_valid_depth", "depth_out_of_range"]
     assert "3072 pixels outside depth.min..depth.max = 0.1..10 m" in converted.issues[1].message
@@ -230,7 +242,7 @@ def test_absurd_finite_depth_is_no_depth_and_the_estimator_runs(encoding, value)
 
 def test_depth_range_is_configurable_and_keeps_depth_inside_it():
     color, depth, info, seg = make_frame()  # objects at 0.6 and 0.8 m, background 1.5 m
-    converted = conversions().frame_from_messages(color, depth, info, seg, depth_range=(0.5, 1.0))
+    converted = frame_from_messages(color, depth, info, seg, depth_range=(0.5, 1.0))
     assert converted.frame.depth[15, 10] == pytest.approx(0.6) and converted.frame.depth[0, 0] == 0
     (issue,) = converted.issues
     assert issue.reason == "depth_out_of_range" and issue.level == "info"
@@ -240,12 +252,12 @@ def test_depth_frame_must_be_the_colour_frame():
     color, depth, info, seg = make_frame()
     depth.header.frame_id = "camera_depth_optical_frame"
     with pytest.raises(conversions().InputError) as error:
-        conversions().frame_from_messages(color, depth, info, seg)
+        frame_from_messages(color, depth, info, seg)
     assert error.value.reason == "frame_id_mismatch" and "'camera_depth_optical_frame'" in str(error.value)
     color, depth, info, seg = make_frame()
     info.header.frame_id = "other_camera"
     with pytest.raises(conversions().InputError, match="camera_info is in frame 'other_camera'"):
-        conversions().frame_from_messages(color, depth, info, seg)
+        frame_from_messages(color, depth, info, seg)
 
 
 @pytest.mark.parametrize("model, coefficients", [("plumb_bob", [0.1, -0.05, 0.001, 0.002, 0.01]),
@@ -255,11 +267,11 @@ def test_distortion_of_camera_info_is_applied_to_the_back_projected_pixels(model
     """Points of a distorted camera, back-projected, are where the camera saw them (OpenCV's model)."""
     import cv2
 
-    from dualposenet_ros.preprocess import backproject
+    from dualposenet_ros.model.preprocess import backproject
 
     color, depth, info, seg = make_frame()
     info.distortion_model, info.d = model, [float(c) for c in coefficients]
-    converted = conversions().frame_from_messages(color, depth, info, seg)
+    converted = frame_from_messages(color, depth, info, seg)
     distortion = converted.frame.distortion
     assert distortion is not None and distortion.model == model
     truth = np.array([[0.05, -0.04, 0.6], [-0.12, 0.1, 0.8], [0.0, 0.0, 1.5]])
@@ -282,21 +294,20 @@ def test_distortion_of_camera_info_is_applied_to_the_back_projected_pixels(model
 
 def test_zero_distortion_is_a_pinhole_and_other_models_are_rejected():
     color, depth, info, seg = make_frame()
-    assert conversions().frame_from_messages(color, depth, info, seg).frame.distortion is None  # plumb_bob, all zero
+    assert frame_from_messages(color, depth, info, seg).frame.distortion is None  # plumb_bob, all zero
     info.distortion_model, info.d = "double_sphere", [0.1, 0.2, 0.0, 0.0, 0.0, 0.0]
     with pytest.raises(conversions().InputError) as error:
-        conversions().frame_from_messages(color, depth, info, seg)
+        frame_from_messages(color, depth, info, seg)
     assert error.value.reason == "distortion_unsupported" and "rectified images" in str(error.value)
     info.distortion_model, info.d = "plumb_bob", [0.1, 0.2, 0.0]
     with pytest.raises(conversions().InputError, match="needs 4 or 5 or 8 or 12 or 14 finite coefficients"):
-        conversions().frame_from_messages(color, depth, info, seg)
+        frame_from_messages(color, depth, info, seg)
 
 
 def test_max_instances_keeps_the_largest_masks_and_counts_the_rest():
     objects = (ObjectSpec(6, (0, 4), (0, 4)), ObjectSpec(2, (10, 30), (8, 28)), ObjectSpec(1, (0, 2), (40, 42)),
                ObjectSpec(4, (30, 45), (40, 60)))
-    instances, issues = conversions().instances_from_segmentation(make_frame(objects=objects)[3], (48, 64),
-                                                                  max_instances=2)
+    instances, issues = read_segmentation(make_frame(objects=objects)[3], (48, 64), max_instances=2)
     assert [i.instance_id for i in instances] == [2, 4]  # the two largest, in label order
     (issue,) = issues
     assert (issue.reason, issue.count) == ("too_many_instances", 2) and "2 skipped" in issue.message
@@ -308,6 +319,6 @@ def test_a_thousand_small_masks_cost_only_the_kept_ones():
     color, depth, info, seg = make_frame()
     seg.labels = image_msg(labels, "mono16")
     seg.class_ids, seg.class_names, seg.scores = [6] * 1000, [], []
-    converted = conversions().frame_from_messages(color, depth, info, seg, max_instances=32)
+    converted = frame_from_messages(color, depth, info, seg, max_instances=32)
     assert len(converted.frame.instances) == 32 and reasons(converted.issues) == ["too_many_instances"]
     assert converted.issues[0].count == 968

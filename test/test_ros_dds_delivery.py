@@ -6,7 +6,8 @@ without a DDS profile chosen by the user, so both apply the package's Fast DDS p
 (config/fastdds_large_data.xml). Counted, not timed:
 
 * at least 95 % of the frame sets the camera sends reach the node's synchroniser, and every set
-  that does not is reported as incomplete in the diagnostics;
+  that does not is reported in the diagnostics: incomplete (an image lost) or not segmented (its
+  segmentation lost);
 * with Fast DDS's default transports (a profile file without settings, chosen by the user) the
   node still accounts for every set: synchronised or reported incomplete, with a warning (one set
   without its colour image is sent on purpose, so the warning is checked whatever DDS loses);
@@ -63,10 +64,11 @@ def _user_env(ros_env: dict[str, str], profile: Path | None = None) -> dict[str,
     return env
 
 
-def _set_without_color(node: Any, namespace: str, stamp_ns: int) -> Callable[[], bool]:
-    """A function that, once the dualposenet node subscribes, sends it depth, camera info and
-    segmentation of one stamp without the colour image (small messages: they arrive); it returns
-    whether the set has been sent."""
+def _set_without_color(node: Any, namespace: str) -> Callable[[bool], bool]:
+    """A function ``send(camera_streams)`` that, once the dualposenet node subscribes and the camera
+    streams, sends the node depth, camera info and segmentation of one fresh stamp (the listener's
+    clock: no camera frame has it) without the colour image (small messages: they arrive); it
+    returns whether the set has been sent. Newer colour images come, this one never: incomplete."""
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image
 
@@ -75,16 +77,14 @@ def _set_without_color(node: Any, namespace: str, stamp_ns: int) -> Callable[[],
     depth = Image(height=4, width=4, encoding="16UC1", step=8, data=bytes(32))
     messages = [(f"{namespace}/depth/image", depth), (f"{namespace}/color/camera_info", CameraInfo(width=4, height=4)),
                 (f"{namespace}/segmentation", InstanceSegmentation())]
-    publishers = []
-    for topic, msg in messages:
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-        msg.header.frame_id = "camera_color_optical_frame"
-        publishers.append((node.create_publisher(type(msg), topic, QoSProfile(depth=1)), msg))
+    publishers = [(node.create_publisher(type(msg), topic, QoSProfile(depth=1)), msg) for topic, msg in messages]
     sent = []
 
-    def send() -> bool:
-        if not sent and all(publisher.get_subscription_count() > 0 for publisher, _ in publishers):
+    def send(camera_streams: bool) -> bool:
+        if not sent and camera_streams and all(publisher.get_subscription_count() > 0 for publisher, _ in publishers):
+            stamp = node.get_clock().now().to_msg()
             for publisher, msg in publishers:
+                msg.header.stamp, msg.header.frame_id = stamp, "camera_color_optical_frame"
                 publisher.publish(msg)
             sent.append(True)
         return bool(sent)
@@ -98,9 +98,8 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
     node's diagnostics say once the camera is done, and both logs. Both run in a namespace of
     their own, so other processes on the same DDS domain (other test runs) cannot mix in. It waits
     as long as something moves (a slow machine renders slowly) and gives up after ``stall`` seconds
-    in which nothing did.
-    ``set_without_color``: also send the node, from here, one small frame set (stamped before the
-    camera's first) whose colour image is missing, as if DDS had lost it."""
+    in which nothing did. ``set_without_color``: also send the node, from here, one small frame set
+    whose colour image is missing, as if DDS had lost it (:func:`_set_without_color`)."""
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -108,7 +107,7 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
 
     from dualposenet_ros.msg import ObjectPoseArray
     from dualposenet_ros.ros.diagnostics import node_status
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
 
     namespace = f"/dds_delivery_{os.getpid()}_{next(_runs)}"
     run = Run(namespace=namespace)
@@ -131,8 +130,7 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
     listener.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, QoSProfile(depth=10))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(listener)
-    send_set_without_color = _set_without_color(listener, namespace, started - 1_000_000_000) if set_without_color \
-        else (lambda: True)
+    send_set_without_color = _set_without_color(listener, namespace) if set_without_color else (lambda streams: True)
     processes = {
         "node": start_python([str(REPO / "scripts" / "dualposenet_node"), *ros_args(
             {"checkpoint": str(checkpoint), "device": "cpu", "diagnostics_period": 0.2}), "-r", f"__ns:={namespace}"],
@@ -147,7 +145,8 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
         last = {"counts": None, "since": time.monotonic(), "state": None, "moved": time.monotonic()}
 
         def settled() -> bool:
-            counts = (run.count("frames received"), run.count("input sets incomplete"))
+            counts = (run.count("frames received"), run.count("input sets incomplete"),
+                      run.count("image sets not segmented"))
             if counts != last["counts"]:
                 last.update(counts=counts, since=time.monotonic())
             return (processes["camera"].poll() is not None and len(truth) >= frames
@@ -159,9 +158,9 @@ def run_camera_and_node(env: dict[str, str], context: Any, checkpoint: Path, fra
                 last.update(state=state, moved=time.monotonic())
             return time.monotonic() - last["moved"] > stall
 
-        spin_until(None, executor, lambda: (send_set_without_color() and settled())
+        spin_until(None, executor, lambda: (send_set_without_color(bool(truth)) and settled())
                    or processes["node"].poll() is not None or stalled(), float("inf"))
-        spin_for(executor, 2.0)  # the last incomplete sets become final after 1 s without input
+        spin_for(executor, 3.0)  # the last images become final after sync.window (2 s) without input
     finally:
         run.outputs = {name: stop(process) for name, process in processes.items()}
         executor.shutdown()
@@ -176,12 +175,13 @@ def test_full_size_best_effort_frames_reach_the_synchroniser(ros_env, rclpy_cont
     frames = 40
     run = run_camera_and_node(_user_env(ros_env), rclpy_context, write_tiny_checkpoint(tmp_path / "tiny"), frames)
     print(f"sent {run.sent}, synchronised {run.count('frames received')}, incomplete "
-          f"{run.count('input sets incomplete')}")  # shown when the test fails
+          f"{run.count('input sets incomplete')}, not segmented {run.count('image sets not segmented')}")
     assert run.sent == frames, run.report
     assert "Fast DDS profile for large images" in run.outputs["node"], run.report
     assert "Fast DDS profile for large images" in run.outputs["camera"], run.report
     assert run.count("frames received") >= 0.95 * frames, run.report
-    assert run.count("frames received") + run.count("input sets incomplete") >= frames, run.report
+    assert sum(run.count(key) for key in ("frames received", "input sets incomplete", "segmentations too late",
+                                          "image sets not segmented")) >= frames, run.report
 
 
 @pytest.mark.timeout(1200)
@@ -193,13 +193,16 @@ def test_without_the_profile_lost_images_are_reported_as_incomplete_inputs(ros_e
     run = run_camera_and_node(_user_env(ros_env, profile), rclpy_context, write_tiny_checkpoint(tmp_path / "tiny"),
                               frames, set_without_color=True)
     synchronised, incomplete = run.count("frames received"), run.count("input sets incomplete")
-    print(f"Fast DDS defaults: sent {run.sent}, synchronised {synchronised}, incomplete {incomplete}")
+    unsegmented, late = run.count("image sets not segmented"), run.count("segmentations too late")
+    print(f"Fast DDS defaults: sent {run.sent}, synchronised {synchronised}, incomplete {incomplete}, "
+          f"not segmented {unsegmented}, too late {late}")
     assert run.sent == frames and "Fast DDS profile for large images" not in run.outputs["node"], run.report
-    # Every set the node saw is accounted for: synchronised, or reported incomplete (the set sent
-    # without colour is one of them). A set whose every message was lost (camera_info included)
+    # Every set the node saw is accounted for: synchronised, reported incomplete (an image lost; the
+    # set sent without colour is one), too late (its segmentation delayed beyond sync.window) or not
+    # segmented (its segmentation lost). A set whose camera_info was lost with its segmentation
     # cannot be seen at all: allow two of twenty.
-    assert incomplete >= 1 and synchronised + incomplete >= frames + 1 - 2, run.report
-    assert synchronised <= frames, run.report
+    assert incomplete >= 1 and synchronised <= frames, run.report
+    assert synchronised + incomplete + late + unsegmented >= frames + 1 - 2, run.report
     assert "inputs arrive incomplete: frame sets without" in run.outputs["node"], run.report
     assert f"color on {run.namespace}/color/image (" in run.outputs["node"], run.report
     assert 'README, "Large images over DDS"' in run.outputs["node"], run.report

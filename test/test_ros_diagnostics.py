@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from dualposenet_ros.ros.diagnostics import InputCompleteness, NodeStatistics, RateLimitedLog, StampOrder
+from dualposenet_ros.ros.node_statistics import NodeStatistics
+from dualposenet_ros.ros.rate_limited_log import RateLimitedLog
+from dualposenet_ros.ros.stamp_order import StampOrder
 
 
 class Clock:
@@ -77,30 +79,6 @@ def test_info_level_issues_are_counted_without_a_warning_status():
 def test_stamp_order_repeated_and_backwards():
     order = StampOrder()
     assert [order.check(t) for t in (10, 20, 20, 15, 30, 30)] == [None, None, "repeated", "backwards", None, "repeated"]
-
-
-def test_input_completeness_names_the_missing_inputs_once_a_set_is_final():
-    completeness = InputCompleteness(["color", "depth", "segmentation"], horizon=1.0)
-    second = 1_000_000_000
-    for stamp in range(5):
-        for role in ("color", "segmentation") if stamp % 2 else ("color", "depth", "segmentation"):
-            completeness.received(role, stamp * second // 5)
-        if stamp % 2 == 0:
-            completeness.synchronised(stamp * second // 5)
-    assert completeness.collect() == {}  # within the horizon: the depth images may still come
-    completeness.received("color", 3 * second)
-    assert completeness.collect() == {"depth": 2}
-    assert (completeness.complete, completeness.incomplete) == (3, 2)
-    assert completeness.collect() == {}  # counted once
-
-
-def test_input_completeness_finishes_the_last_sets_when_the_stream_stops():
-    clock = Clock()
-    completeness = InputCompleteness(["color", "depth"], horizon=1.0, clock=clock)
-    completeness.received("color", 5)
-    assert completeness.collect() == {}
-    clock.now += 1.5
-    assert completeness.collect() == {"depth": 1}
 
 
 def test_all_silent_after_the_timeout_since_start_or_the_last_message():

@@ -173,7 +173,7 @@ def test_demo_with_bag_recording_on_humble_rclpy_api(ros_env, ros_domain_id, tmp
     assert re.search(r"dualposenet_node|ros\.node import", shimmed) and "synthetic_camera" in shimmed, shimmed
     # Every estimate the demo received is in the bag too (both subscribers were counted by the node
     # before the camera started), and at least one frame was estimated.
-    from dualposenet_ros.ros import bag as bags
+    from dualposenet_ros.ros_tools import bag as bags
 
     estimated = json.loads((out / "estimates.json").read_text())["rates"]["frames_estimated"]
     assert estimated >= 1 and bags.bag_topics(bag)[bags.OBJECTS_TOPIC[0]][1] == estimated, result.stdout

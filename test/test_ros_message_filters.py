@@ -4,46 +4,11 @@ dropping the oldest stamp, out-of-order arrival, headerless messages."""
 
 from __future__ import annotations
 
-import importlib
 from types import SimpleNamespace
 
 import pytest
 
-from ros_support import require_distribution_library, require_rclpy, spin_until
-
-
-@pytest.fixture(params=[pytest.param("dualposenet_ros.ros.compat.message_filters", id="fallback"),
-                        pytest.param("message_filters", id="message_filters")])
-def mf(request):
-    """The stand-in, and the real message_filters: skipped where it cannot be installed (PyPI
-    wheels), required where a ROS installation is (ros_support.REQUIRE_ROS=full)."""
-    require_rclpy()
-    if request.param == "message_filters":
-        return require_distribution_library("message_filters")
-    return importlib.import_module(request.param)
-
-
-class Source:
-    """A minimal upstream filter (what message_filters.Subscriber is to a synchroniser)."""
-
-    def __init__(self):
-        self.callbacks = []
-
-    def registerCallback(self, cb, *args):  # noqa: N802 (ROS API)
-        self.callbacks.append((cb, args))
-        return len(self.callbacks) - 1
-
-    def emit(self, msg):
-        for cb, args in self.callbacks:
-            cb(msg, *args)
-
-
-def stamped(seconds: float, tag: str = ""):
-    from builtin_interfaces.msg import Time
-
-    nanoseconds = int(round(seconds * 1e9))
-    header = SimpleNamespace(stamp=Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9))
-    return SimpleNamespace(header=header, tag=tag or f"{seconds:g}")
+from ros_support import Source, require_rclpy, spin_until, stamped
 
 
 def collect(sync):
@@ -182,3 +147,23 @@ def test_subscriber_passes_messages_from_dds_to_the_synchroniser(mf, rclpy_conte
     finally:
         executor.shutdown()
         node.destroy_node()
+
+
+def test_cache_keeps_the_newest_arrivals_and_answers_by_stamp(mf):
+    from rclpy.time import Time
+
+    source = Source()
+    cache = mf.Cache(source, 3)
+    passed = []
+    cache.registerCallback(lambda msg: passed.append(msg.tag))
+    for seconds in (1, 2, 4, 3):  # out of order: the cache keeps arrival order
+        source.emit(stamped(seconds))
+    assert passed == ["1", "2", "4", "3"] and [m.tag for m in cache.cache_msgs] == ["2", "4", "3"]
+
+    def at(seconds):
+        return Time(seconds=seconds, clock_type=Time.from_msg(stamped(0).header.stamp).clock_type)
+
+    assert [m.tag for m in cache.getInterval(at(2), at(3))] == ["2", "3"]
+    assert [m.tag for m in cache.getInterval(at(4), at(4))] == ["4"] and cache.getInterval(at(1), at(1)) == []
+    assert cache.getElemAfterTime(at(2.5)).tag == "4" and cache.getElemBeforeTime(at(3.5)).tag == "3"
+    assert cache.getOldestTime() == at(2) and cache.getElemAfterTime(at(5)) is None

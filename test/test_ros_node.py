@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dualposenet_ros.categories import category_name
-from dualposenet_ros.estimates import FrameInput, ObjectEstimate
-from dualposenet_ros.pipeline import PoseEstimator
+from dualposenet_ros.core.categories import category_name
+from dualposenet_ros.core.estimates import FrameInput, ObjectEstimate
+from dualposenet_ros.inference.pipeline import PoseEstimator
 from dualposenet_ros.ros.dds_profile import PROFILE_VARIABLES, shipped_profile
 from dualposenet_ros.ros.parameters import reliable_input_overrides
 from ros_node_support import (DEFAULT_OBJECTS, FRAME_ID, ObjectSpec, Probe, assert_tf_publisher,

@@ -44,7 +44,7 @@ def test_every_default_obeys_its_own_rule():
 
 
 def test_estimator_defaults_are_the_pipeline_defaults():
-    from dualposenet_ros.pipeline import EstimatorSettings
+    from dualposenet_ros.inference.pipeline import EstimatorSettings
     from dualposenet_ros.ros.parameters import NODE_REFINE_TIME_BUDGET, estimator_settings, specs
 
     settings = estimator_settings({spec.name: spec.default for spec in specs()})
@@ -177,7 +177,7 @@ def test_runtime_changes_of_estimator_settings(rclpy_context):
     require_rclpy()
     from rclpy.parameter import Parameter
 
-    from dualposenet_ros.estimates import RefineMode
+    from dualposenet_ros.core.estimates import RefineMode
 
     node = in_process_node(rclpy_context, {"refine.mode": "encoder", "min_points": 10})
     try:
@@ -226,7 +226,7 @@ def test_the_synthetic_camera_uses_the_same_parameter_system(rclpy_context):
     from rclpy.parameter import Parameter
 
     from dualposenet_ros.ros.parameters import ParameterError
-    from dualposenet_ros.ros.synthetic_camera import SyntheticCamera
+    from dualposenet_ros.ros_tools.synthetic_camera import SyntheticCamera
 
     with pytest.raises(ParameterError) as error:
         SyntheticCamera(context=rclpy_context, parameter_overrides=[

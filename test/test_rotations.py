@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from dualposenet_ros.rotations import (
+from dualposenet_ros.core.rotations import (
     canonicalize_symmetric_rotation,
     matrix_to_quaternion,
     matrix_to_quaternion_np,

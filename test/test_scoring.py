@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dualposenet_ros.categories import class_id
+from dualposenet_ros.core.categories import class_id
 from dualposenet_ros.evaluation import scoring
 from dualposenet_ros.evaluation.scoring import PoseRecord
 

@@ -60,7 +60,7 @@ def _run_format(context: Any, ros_env: dict[str, str], segmentation_format: str,
     from dualposenet_ros.msg import ObjectPoseArray
     from dualposenet_ros.ros.node import DualPoseNetNode
     from dualposenet_ros.ros.parameters import reliable_input_overrides
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
 
     overrides = {**reliable_input_overrides(), "segmentation_format": segmentation_format}
     node = DualPoseNetNode(estimator=tiny_estimator(), context=context,
@@ -79,7 +79,7 @@ def _run_format(context: Any, ros_env: dict[str, str], segmentation_format: str,
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(listener)
-    camera = start_python(["-m", "dualposenet_ros.ros.synthetic_camera", *ros_args({
+    camera = start_python(["-m", "dualposenet_ros.ros_tools.synthetic_camera", *ros_args({
         "width": SIZE[0], "height": SIZE[1], "rate": RATE, "seed": SEED, "frames": FRAMES, "wait_for_subscribers": 1,
         "segmentation_format": segmentation_format, "detection_masks": masks})],
         {"OMP_WAIT_POLICY": "PASSIVE", **ros_env})
@@ -108,7 +108,7 @@ def _yolo_exact_instances() -> dict[tuple, set[int]]:
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros.segmentation_inputs import instances_from_yolo, parse_class_map
-    from dualposenet_ros.ros.synthetic_camera import FrameRenderer, frame_messages, label_image
+    from dualposenet_ros.ros_tools.synthetic_camera import FrameRenderer, frame_messages, label_image
 
     renderer = FrameRenderer(seed=SEED, width=SIZE[0], height=SIZE[1], dt=1.0 / RATE, frames=FRAMES)
     exact = {}

@@ -14,7 +14,7 @@ from ros_support import require_modules, require_rclpy
 
 def _small_frame(seed: int = 3, size=(160, 120)):
     from dualposenet_ros.data.synth import SceneSampler, render_scene
-    from dualposenet_ros.ros.synthetic_camera import camera_intrinsics
+    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
 
     intrinsics = camera_intrinsics(*size)
     scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
@@ -25,7 +25,7 @@ def _read(frame, segmentation_format: str, label_masks: bool = False, max_instan
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros.segmentation_inputs import InstanceReader
-    from dualposenet_ros.ros.synthetic_camera import frame_messages
+    from dualposenet_ros.ros_tools.synthetic_camera import frame_messages
 
     messages = frame_messages(frame, Time(sec=7, nanosec=11), segmentation_format=segmentation_format,
                               label_masks=label_masks)
@@ -173,3 +173,25 @@ def test_max_instances_keeps_the_largest_masks(frame):
     (instances, issues), _ = _read(frame, "yolo_ros", max_instances=2)
     assert [i.instance_id for i in instances] == [i.instance_id for i in reference]
     assert [issue.reason for issue in issues] == ["too_many_instances"]
+
+
+def test_class_map_applies_to_instance_segmentation_names_and_ids():
+    """A segmenter publishing InstanceSegmentation in its own classes: names (COCO "cup") and ids
+    ("41: mug") go through class_map like every other format; a bare NOCS id stays what it is."""
+    require_rclpy()
+    from ros_node_support import ObjectSpec, make_frame
+
+    from dualposenet_ros.ros.segmentation_inputs import InstanceReader, parse_class_map
+
+    objects = (ObjectSpec(41, (0, 5), (0, 5)), ObjectSpec(41, (5, 10), (0, 5)), ObjectSpec(2, (10, 15), (0, 5)),
+               ObjectSpec(60, (15, 20), (0, 5)), ObjectSpec(1, (20, 25), (0, 5)), ObjectSpec(77, (25, 30), (0, 5)))
+    seg = make_frame(objects=objects)[3]
+    seg.class_names = ["cup", "", "", "dining table", "cup", ""]
+    reader = InstanceReader("instance_segmentation", parse_class_map("cup: mug, 41: mug"))
+    instances, issues = reader.read(seg, (48, 64))
+    assert [(i.instance_id, i.class_id) for i in instances] == [(1, 6), (2, 6), (3, 2)]
+    assert sorted((issue.reason, issue.message.split(" has ")[0]) for issue in issues) == [
+        ("class_name_mismatch", "instance 5"), ("unknown_class_id", "instance 6"), ("unmapped_class", "detection 4")]
+    # Without the id entry, 41 is neither a NOCS id nor mapped: only its name can say what it is.
+    instances, _ = InstanceReader("instance_segmentation", parse_class_map("cup: mug")).read(seg, (48, 64))
+    assert [(i.instance_id, i.class_id) for i in instances] == [(1, 6), (3, 2)]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dualposenet_ros.checkpoint import load_checkpoint
+from dualposenet_ros.model.checkpoint import load_checkpoint
 from dualposenet_ros.cli import main
 from dualposenet_ros.evaluation import evaluate_results, load_results
 from dualposenet_ros.models import default_checkpoint
-from dualposenet_ros.network import DualPoseNet
-from dualposenet_ros.pipeline import PoseEstimator
-from dualposenet_ros.phases import run_phase
+from dualposenet_ros.model.network import DualPoseNet
+from dualposenet_ros.inference.pipeline import PoseEstimator
+from dualposenet_ros.research.phases import run_phase
 
 MEASURED = {"3D25": 97.1, "3D50": 90.7, "3D75": 73.8, "5deg2cm": 48.3, "5deg5cm": 49.3, "10deg2cm": 74.0,
             "10deg5cm": 80.1}

@@ -17,7 +17,7 @@ except ImportError:  # older SciPy (the floor is 1.9): sph_harm(m, l, azimuth, p
     def sph_harm_y(l, m, polar, azimuth):
         return sph_harm(m, l, azimuth, polar)
 
-from dualposenet_ros.spherical import SphericalConv, SphericalHarmonicTransform, SphericalPool
+from dualposenet_ros.model.spherical import SphericalConv, SphericalHarmonicTransform, SphericalPool
 
 from devices import DEVICES
 

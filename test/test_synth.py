@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dualposenet_ros.camera import Intrinsics
+from dualposenet_ros.core.camera import Intrinsics
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.synth import (
     CameraView,
@@ -27,7 +27,7 @@ from dualposenet_ros.data.synth import (
 )
 from dualposenet_ros.data.synth.mesh import rotation_y
 from dualposenet_ros.data.synth.textures import sample_material
-from dualposenet_ros.frames import split_pose_matrix
+from dualposenet_ros.core.frames import split_pose_matrix
 
 SMALL = ["--image-size", "320x240", "--workers", "1", "--quiet"]
 

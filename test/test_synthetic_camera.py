@@ -28,7 +28,7 @@ def _stamp(msg: Any) -> int:
 
 def _small_frame(seed: int = 3, size=(160, 120)):
     from dualposenet_ros.data.synth import SceneSampler, render_scene
-    from dualposenet_ros.ros.synthetic_camera import camera_intrinsics
+    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
 
     intrinsics = camera_intrinsics(*size)
     scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
@@ -46,7 +46,7 @@ class _FakeFrame:
 
 def test_labels_number_the_annotated_instances_in_order():
     require_rclpy()  # the camera module is a ROS node
-    from dualposenet_ros.ros.synthetic_camera import label_image
+    from dualposenet_ros.ros_tools.synthetic_camera import label_image
 
     mask = np.array([[0, 2, 2], [5, 5, 0], [3, 0, 2]], dtype=np.int32)  # 3: unannotated clutter
     labels = label_image(_FakeFrame(mask, [2, 5]))
@@ -56,7 +56,7 @@ def test_labels_number_the_annotated_instances_in_order():
 
 def test_intrinsics_scale_with_the_image():
     require_rclpy()  # the camera module is a ROS node
-    from dualposenet_ros.ros.synthetic_camera import camera_intrinsics
+    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
 
     full, half = camera_intrinsics(640, 480), camera_intrinsics(320, 240)
     assert tuple(full) == (577.5, 577.5, 319.5, 239.5)
@@ -68,8 +68,9 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     from builtin_interfaces.msg import Time
 
     from dualposenet_ros.ros import conversions
+    from dualposenet_ros.ros.segmentation_inputs import InstanceReader
     from dualposenet_ros.evaluation.scoring import PoseRecord, match
-    from dualposenet_ros.ros.synthetic_camera import frame_messages, pose_records
+    from dualposenet_ros.ros_tools.synthetic_camera import frame_messages, pose_records
 
     frame = _small_frame()
     assert len(frame.instances) >= 2
@@ -81,7 +82,8 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     assert (messages.color.encoding, messages.depth.encoding, messages.segmentation.labels.encoding) == (
         "rgb8", "16UC1", "mono16")
     # What the node will read back: the same image, depth (mm -> m) and instances.
-    converted = conversions.frame_from_messages(*messages[:4])
+    converted = conversions.frame_from_messages(
+        *messages[:4], read_instances=InstanceReader("instance_segmentation").read)
     np.testing.assert_array_equal(converted.frame.rgb, frame.rgb)
     np.testing.assert_allclose(converted.frame.depth, frame.depth_mm * 0.001, rtol=1e-6)
     assert converted.frame.intrinsics == pytest.approx(tuple(frame.intrinsics))
@@ -103,7 +105,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
 
 def test_the_stream_is_reproducible_and_moves():
     require_rclpy()  # the camera module is a ROS node
-    from dualposenet_ros.ros.synthetic_camera import FrameRenderer
+    from dualposenet_ros.ros_tools.synthetic_camera import FrameRenderer
 
     def first_two(seed):
         renderer = FrameRenderer(seed=seed, width=96, height=72, dt=0.5, frames=2)
@@ -166,9 +168,9 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     from sensor_msgs.msg import CameraInfo, Image
 
     from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
 
-    # The demo's process settings (see dualposenet_ros.ros.processes.ros_environment), same domain;
+    # The demo's process settings (see dualposenet_ros.ros_tools.processes.ros_environment), same domain;
     # the package's Fast DDS profile comes with ros_env (conftest.py).
     ros_env = {"OMP_WAIT_POLICY": "PASSIVE", **ros_env}
     run = LiveRun()
@@ -198,7 +200,7 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     processes = {
         "node": start_python(["-c", "import sys; from dualposenet_ros.ros.node import main; sys.exit(main())",
                               *ros_args(parameters)], ros_env),
-        "camera": start_python(["-m", "dualposenet_ros.ros.synthetic_camera", *ros_args(
+        "camera": start_python(["-m", "dualposenet_ros.ros_tools.synthetic_camera", *ros_args(
             {"width": width, "height": height, "rate": float(rate), "seed": seed, "wait_for_subscribers": 1})],
             ros_env),
     }
@@ -219,7 +221,7 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
 def live_matching(run: LiveRun) -> Any:
     """Estimates against ground truth over every estimated frame of a :class:`LiveRun`."""
     from dualposenet_ros.evaluation import scoring
-    from dualposenet_ros.ros.synthetic_camera import pose_records
+    from dualposenet_ros.ros_tools.synthetic_camera import pose_records
 
     matching = scoring.Matching()
     for stamp in run.estimated():
@@ -289,7 +291,7 @@ def test_ground_truth_track_ids_are_the_objects_and_differ_between_scenes():
     require_rclpy()
     from builtin_interfaces.msg import Time
 
-    from dualposenet_ros.ros.synthetic_camera import SCENE_TRACKS, frame_messages
+    from dualposenet_ros.ros_tools.synthetic_camera import SCENE_TRACKS, frame_messages
 
     frame = _small_frame()
     first = frame_messages(frame, Time(sec=1)).ground_truth.objects
@@ -304,9 +306,9 @@ def test_invalid_camera_parameters_stop_it_with_a_message_naming_them(ros_env):
     import subprocess
     import sys
 
-    from dualposenet_ros.ros.processes import ros_args
+    from dualposenet_ros.ros_tools.processes import ros_args
 
-    result = subprocess.run([sys.executable, "-m", "dualposenet_ros.ros.synthetic_camera", *ros_args(
+    result = subprocess.run([sys.executable, "-m", "dualposenet_ros.ros_tools.synthetic_camera", *ros_args(
         {"segmentation_format": "coco_json", "detection_masks": "stacked", "rate": 0.0})],
         env=ros_env, capture_output=True, text=True, timeout=100)
     output = result.stdout + result.stderr

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dualposenet_ros.estimates import EstimateStatus, ObjectEstimate
-from dualposenet_ros.rotations import rotation_error_deg
-from dualposenet_ros.tracking import Tracker, TrackerSettings, align_about_y, gate
+from dualposenet_ros.core.estimates import EstimateStatus, ObjectEstimate
+from dualposenet_ros.core.rotations import rotation_error_deg
+from dualposenet_ros.inference.tracking import Tracker, TrackerSettings, align_about_y, gate
 
 MUG, CAN = 6, 4
 

@@ -15,16 +15,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from dualposenet_ros.data.instances import InstanceDataset, InstanceStore, InstanceWriter, field_specs
-from dualposenet_ros.preprocess import centre, spherical_maps
-from dualposenet_ros.rotations import matrix_to_quaternion_np
-from dualposenet_ros.config import load_config
-from dualposenet_ros.train import (
-    METRICS_FILE,
-    STATE_FILE,
-    TrainOptions,
-    learning_rate,
-    train,
-)
+from dualposenet_ros.model.preprocess import centre, spherical_maps
+from dualposenet_ros.core.rotations import matrix_to_quaternion_np
+from dualposenet_ros.core.config import load_config
+from dualposenet_ros.training.train import METRICS_FILE, STATE_FILE, TrainOptions, learning_rate, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {
@@ -162,7 +156,7 @@ def test_overfits_tiny_batch(tmp_path):
     assert len(losses) == 30
     assert losses[-1] < 0.5 * losses[0], losses
     # The run directory is a loadable checkpoint.
-    from dualposenet_ros.checkpoint import load_checkpoint
+    from dualposenet_ros.model.checkpoint import load_checkpoint
 
     model, metadata = load_checkpoint(tmp_path / "run")
     assert metadata["step"] == 30 and model.config.resolution == 16
@@ -185,7 +179,7 @@ def test_resume_is_exact(tmp_path):
         assert split[step]["loss_total"] == straight[step]["loss_total"], step
         assert split[step]["lr"] == straight[step]["lr"]
     assert straight[5]["lr"] == pytest.approx(3e-3 * 0.5)  # staircase every 3 steps
-    from dualposenet_ros.checkpoint import read_weights
+    from dualposenet_ros.model.checkpoint import read_weights
 
     a, b = read_weights(tmp_path / "straight"), read_weights(tmp_path / "split")
     assert all(torch.equal(a[key], b[key]) for key in a)

@@ -7,8 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dualposenet_ros.preprocess import Intrinsics
-from dualposenet_ros.visualize import AXIS_COLORS, CATEGORY_COLORS, box_corners, draw_estimates, project_points
+from dualposenet_ros.model.preprocess import Intrinsics
+from dualposenet_ros.inference.visualize import (
+    AXIS_COLORS,
+    CATEGORY_COLORS,
+    box_corners,
+    draw_estimates,
+    project_points,
+)
 
 K = Intrinsics(fx=200.0, fy=200.0, cx=159.5, cy=119.5)
 

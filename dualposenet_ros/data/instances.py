@@ -319,7 +319,7 @@ class ColorJitter:
         self.channel_shift = float(channel_shift)
 
     def __call__(self, rgb: np.ndarray, occupied: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from ..preprocess import RGB_MEAN
+        from ..model.preprocess import RGB_MEAN
 
         gain = 1.0 + rng.uniform(-self.brightness, self.brightness)
         shift = rng.uniform(-self.channel_shift, self.channel_shift, size=3)
@@ -329,25 +329,50 @@ class ColorJitter:
 
 
 class InstanceDataset(Dataset):
-    """Torch view of an instance store in the network's layout.
+    """Torch view of one or more instance stores in the network's layout.
 
     Each item is a dict of tensors: ``distance_map`` (1, n, n) and ``rgb_map`` (3, n, n) float32,
     ``points`` and ``canonical_points`` (P, 3), ``quaternion`` (4,), ``translation`` (3,), ``size`` (3,)
-    float32, and ``class_id``, ``image_index``, ``instance_id`` int64 scalars. Chunks are memory-mapped
-    lazily in each DataLoader worker. ``augment`` (optional, e.g. :class:`ColorJitter`) gets a generator
-    seeded by ``(seed, epoch, index)`` (call :meth:`set_epoch`), so augmentation is reproducible.
+    float32, and ``class_id``, ``image_index``, ``instance_id`` int64 scalars, and ``source``, the position of
+    its store in ``roots``. Several stores are one dataset, their instances concatenated (the original's
+    REAL275 recipe: CAMERA train + REAL train, shuffled together by the sampler); they must share the map
+    resolution and point count. Chunks are memory-mapped lazily in each DataLoader worker. ``augment``
+    (optional, e.g. :class:`ColorJitter`) gets a generator seeded by ``(seed, epoch, index)`` (call
+    :meth:`set_epoch`), so augmentation is reproducible.
     """
 
-    def __init__(self, root: str | os.PathLike[str], augment: Callable[..., np.ndarray] | None = None,
-                 seed: int = 0, allow_incomplete: bool = False) -> None:
-        self.store = InstanceStore(root, allow_incomplete=allow_incomplete)
+    def __init__(self, roots: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+                 augment: Callable[..., np.ndarray] | None = None, seed: int = 0,
+                 allow_incomplete: bool = False) -> None:
+        roots = [roots] if isinstance(roots, (str, os.PathLike)) else list(roots)
+        if not roots:
+            raise ValueError("no instance store given")
+        self.stores = [InstanceStore(root, allow_incomplete=allow_incomplete) for root in roots]
+        first = self.stores[0]
+        for store in self.stores[1:]:
+            if (store.resolution, store.num_points) != (first.resolution, first.num_points):
+                raise ValueError(f"{store.root} holds {store.resolution}x{store.resolution} maps and "
+                                 f"{store.num_points} points, {first.root} {first.resolution}x{first.resolution} "
+                                 f"and {first.num_points}: prepare them with the same --config")
+        self.offsets = np.concatenate([[0], np.cumsum([len(store) for store in self.stores])]).astype(np.int64).tolist()
         self.augment = augment
         self.seed = int(seed)
         self.epoch = 0
 
     @property
+    def store(self) -> InstanceStore:
+        """The first store (the only one unless several were given)."""
+        return self.stores[0]
+
+    @property
     def manifest(self) -> dict[str, Any]:
         return self.store.manifest
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        """Dataset, split, path and instance count of each store, in order."""
+        return [{"dataset": store.manifest.get("dataset"), "split": store.manifest.get("split"),
+                 "path": str(store.root), "instances": len(store)} for store in self.stores]
 
     @property
     def resolution(self) -> int:
@@ -357,10 +382,18 @@ class InstanceDataset(Dataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.store)
+        return self.offsets[-1]
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(store, index in that store) of a global index."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"instance index {index} out of range for {len(self)} instances")
+        source = bisect.bisect_right(self.offsets, index) - 1
+        return source, index - self.offsets[source]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = self.store[index]
+        source, local = self.locate(int(index) + len(self) if int(index) < 0 else int(index))
+        item = self.stores[source][local]
         distance = np.ascontiguousarray(item["distance"].astype(np.float32).transpose(2, 0, 1))
         rgb = item["rgb"].astype(np.float32)
         if self.augment is not None:
@@ -378,6 +411,7 @@ class InstanceDataset(Dataset):
             "class_id": torch.tensor(int(item["class_id"]), dtype=torch.int64),
             "image_index": torch.tensor(int(item["image_index"]), dtype=torch.int64),
             "instance_id": torch.tensor(int(item["instance_id"]), dtype=torch.int64),
+            "source": torch.tensor(source, dtype=torch.int64),
         }
         if "centroid" in item:  # provenance; absent from stores written before it was added
             sample["centroid"] = torch.from_numpy(item["centroid"].astype(np.float32))

@@ -15,13 +15,13 @@ import pickle
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..camera import Intrinsics
+from ..core.camera import Intrinsics
 
 PathLike = str | os.PathLike[str]
 
@@ -460,12 +460,52 @@ _COLOR_FILE = re.compile(r"^(\d+)_color\.png$")
 
 def iter_image_records(root: PathLike, split: str) -> Iterator[ImageRecord]:
     """Every image of ``split`` ('CAMERA/train', 'CAMERA/val', 'Real/train', 'Real/test') under
-    ``root``, scenes in natural order, images by index; an image exists when its colour PNG does."""
+    ``root``, scenes in natural order, images by index; an image exists when its colour PNG does.
+    The dataset folder may also be spelled ``camera`` / ``real`` (the original code base's layout)."""
     dataset, subset = parse_split(split)
+    spellings = dict.fromkeys((dataset, *_DATASET_SPELLINGS[dataset.lower()]))
+    dataset = next((name for name in spellings if (Path(root) / name / subset).is_dir()), dataset)
     base = Path(root) / dataset / subset
     if not base.is_dir():
-        raise FileNotFoundError(f"no {dataset}/{subset} folder under {os.fspath(root)!r}")
+        raise FileNotFoundError(f"no {' or '.join(f'{name}/{subset}' for name in spellings)} folder under "
+                                f"{os.fspath(root)!r}")
     for scene_dir in sorted((p for p in base.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
         indices = sorted(m.group(1) for m in map(_COLOR_FILE.match, os.listdir(scene_dir)) if m)
         for index in indices:
             yield ImageRecord(Path(root), dataset, subset, scene_dir.name, index)
+
+
+_DATASET_SPELLINGS: dict[str, tuple[str, ...]] = {"real": ("Real", "real"), "camera": ("CAMERA", "camera")}
+"""Spellings of the dataset folders: the NOCS layout's ``Real`` / ``CAMERA`` and the lower-case
+``real`` / ``camera`` of the original code base (and of its released result files' ``image_path``)."""
+
+
+def image_prefix_candidates(image_path: str, bases: Sequence[PathLike]) -> list[Path]:
+    """Where a result file's ``image_path`` (e.g. ``data/real/test/scene_1/0000``) may point: joined to each
+    base folder in turn, its dataset folder in each known spelling (the file's own first); then the same
+    from the dataset folder on (``real/test/scene_1/0000``), for a dataset root not named as in the file."""
+    parts = PurePosixPath(str(image_path).replace("\\", "/")).parts
+    variants = [parts]
+    for position, part in enumerate(parts):
+        spellings = _DATASET_SPELLINGS.get(part.lower())
+        if spellings:
+            names = dict.fromkeys((part, *spellings))
+            variants = [parts[:position] + (name,) + parts[position + 1:] for name in names]
+            if position:
+                variants += [(name,) + parts[position + 1:] for name in names]
+            break
+    candidates: list[Path] = []
+    for variant in variants:
+        for base in bases:
+            candidate = Path(base).joinpath(*variant) if variant else Path(base)
+            if candidate not in candidates:
+                candidates.append(candidate)
+    return candidates
+
+
+def find_image_prefix(image_path: str, bases: Sequence[PathLike]) -> Path | None:
+    """The first candidate of :func:`image_prefix_candidates` whose ``_color.png`` exists, or None."""
+    for candidate in image_prefix_candidates(image_path, bases):
+        if candidate.with_name(f"{candidate.name}_color.png").is_file():
+            return candidate
+    return None

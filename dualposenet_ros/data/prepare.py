@@ -7,11 +7,13 @@ For every image of the split and every instance of its ``meta.txt`` that is pres
 2. fit ``p ~= s R x + t`` (object to NOCS camera) with RANSAC + Umeyama
    (:func:`~dualposenet_ros.data.umeyama.ransac_umeyama`);
 3. for bottle, bowl and can, replace R by its canonical representative ``R_c``
-   (:func:`~dualposenet_ros.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
+   (:func:`~dualposenet_ros.core.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
    canonical coordinates with it (``x_c = R_c^T R x``), so ``x_c = R_c^T (p - t) / s`` still holds;
 4. targets: quaternion of the camera-to-object rotation ``R_c^T`` (w >= 0); translation ``t - c``
    with ``c`` the centroid of the observed points; size ``s * e`` with ``e`` the object's normalised
-   box extents scaled to unit norm (so ``|size| = s``); canonical points ``x_c`` of the sampled points;
+   box extents scaled to unit norm (so ``|size| = s``); canonical points of the sampled points, by
+   default ``R_c^T (p - t) / s`` from the fitted pose as the original computes them (``--canonical-source
+   coord``: the measured NOCS coordinates ``x_c`` instead);
 5. inputs: spherical distance / colour maps of the centred points (normalised colours) and
    ``num_points`` sampled centred points.
 
@@ -22,9 +24,15 @@ extents of the instance's own NOCS coordinates (inliers only), ``2 max |x|`` per
 norm. For a partly visible object this underestimates the occluded extents, so the manifest counts
 how many instances used each source (``metadata.size_source``).
 
-Instances are skipped, counted by reason and reported, never silently: class id 0 (NOCS distractor
-objects), unknown class ids, instances absent from the mask, <= 32 valid depth pixels, a fit whose
-inlier ratio is below ``--min-inlier-ratio`` or whose scale is outside ``--scale-range``.
+The original's filters apply, in its order, each skip counted by reason and reported, never silently.
+Images: one missing any of its colour, coord, depth, mask or meta files (``missing_file``), one that
+cannot be read (``unreadable_image``), and one where a kept instance's mask box is wider than 600 or
+taller than 440 pixels (``oversized_mask_box``: a rendering error of CAMERA, the object fills the
+image; ``--max-mask-box``). Instances: class id 0 (NOCS distractor objects), unknown class ids,
+instances absent from the mask, the broken CAMERA mug model ``b9be7cfe653740eb7633a2dd89cec754``
+(``skipped_model``; ``--skip-models``), fewer than 64 valid depth pixels (``too_few_points``;
+``--min-depth-pixels``), and, the project's own checks, a fit whose inlier ratio is below
+``--min-inlier-ratio`` or whose scale is outside ``--scale-range``.
 
 Images are processed in parallel (``--workers`` processes, ``imap`` in order, so the output is the
 same for any number of workers); the random choices (RANSAC sets, point sampling) use a generator
@@ -50,8 +58,13 @@ import numpy as np
 DATASET_FOLDERS = {"CAMERA25": "CAMERA", "REAL275": "Real"}
 """--dataset name -> folder of the NOCS layout."""
 
-MIN_POINTS = 32
-"""Instances with this many valid depth pixels or fewer are skipped (as at inference)."""
+MIN_DEPTH_PIXELS = 64
+"""Instances with fewer valid depth pixels are dropped (the original's filter)."""
+MAX_MASK_BOX = (600, 440)
+"""An image is skipped when a kept instance's mask box is wider or taller (pixels; the original's filter)."""
+SKIPPED_MODELS = ("b9be7cfe653740eb7633a2dd89cec754",)
+"""Models the original leaves out: a CAMERA train mug whose model is broken."""
+IMAGE_FILES = ("color.png", "coord.png", "depth.png", "mask.png", "meta.txt")
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,10 @@ class PrepareSettings:
     ransac_iterations: int = 128
     min_inlier_ratio: float = 0.5
     scale_range: tuple[float, float] = (0.01, 2.0)
-    canonical_source: str = "coord"
+    canonical_source: str = "pose"
+    min_depth_pixels: int = MIN_DEPTH_PIXELS
+    max_mask_box: tuple[int, int] = MAX_MASK_BOX
+    skip_models: tuple[str, ...] = SKIPPED_MODELS
     seed: int = 0
     intrinsics: tuple[float, float, float, float] = (577.5, 577.5, 319.5, 239.5)  # fx, fy, cx, cy
 
@@ -79,6 +95,7 @@ class ImageResult:
 
     records: list[dict[str, np.ndarray]] = field(default_factory=list)
     skips: Counter = field(default_factory=Counter)
+    image_skip: str | None = None
     size_sources: Counter = field(default_factory=Counter)
     error: str | None = None
 
@@ -121,9 +138,9 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
                      settings: PrepareSettings, extents: tuple[float, ...] | None,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
     """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
-    from ..categories import is_symmetric
-    from ..preprocess import centre, sample_point_indices, spherical_maps
-    from ..rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..core.categories import is_symmetric
+    from ..core.rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
+    from ..model.preprocess import centre, sample_point_indices, spherical_maps
     from .umeyama import ransac_umeyama
 
     fit = ransac_umeyama(nocs, points, threshold=settings.ransac_threshold,
@@ -169,15 +186,28 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
     return record, size_source
 
 
+def _box_too_large(mask: np.ndarray, limits: tuple[int, int]) -> bool:
+    """Whether the mask's box (exclusive end, as the original measures it) is wider or taller than ``limits``."""
+    columns = np.flatnonzero(mask.any(axis=0))
+    rows = np.flatnonzero(mask.any(axis=1))
+    width, height = columns[-1] + 1 - columns[0], rows[-1] + 1 - rows[0]
+    return bool(width > limits[0] or height > limits[1])
+
+
 def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> ImageResult:
     """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
-    from ..categories import CATEGORIES
-    from ..preprocess import Intrinsics, backproject, normalize_rgb
+    from ..core.categories import CATEGORIES
+    from ..model.preprocess import Intrinsics, backproject, normalize_rgb
     from . import nocs_io
 
     result = ImageResult()
     base = Path(prefix)
     stem = base.name
+    missing = [suffix for suffix in IMAGE_FILES if not base.with_name(f"{stem}_{suffix}").is_file()]
+    if missing:
+        result.error = f"{prefix}: no {', '.join(f'_{suffix}' for suffix in missing)}"
+        result.image_skip = "missing_file"
+        return result
     try:
         meta = nocs_io.read_meta(base.with_name(f"{stem}_meta.txt"))
         depth_mm = nocs_io.read_depth(base.with_name(f"{stem}_depth.png"))
@@ -186,7 +216,7 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
         color = nocs_io.read_color(base.with_name(f"{stem}_color.png"))
     except (OSError, ValueError) as error:
         result.error = f"{prefix}: {error}"
-        result.skips["unreadable_image"] += 1
+        result.image_skip = "unreadable_image"
         return result
     intrinsics = Intrinsics(*settings.intrinsics)
     depth = depth_mm.astype(np.float64) / 1000.0  # metres
@@ -203,8 +233,15 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
         if not instance_mask.any():
             result.skips["not_in_mask"] += 1
             continue
+        if entry.model_id in settings.skip_models:
+            result.skips["skipped_model"] += 1
+            continue
+        if _box_too_large(instance_mask, settings.max_mask_box):
+            result.records, result.skips, result.size_sources = [], Counter(), Counter()
+            result.image_skip = "oversized_mask_box"
+            return result
         points, (rows, cols) = backproject(depth, intrinsics, instance_mask)
-        if len(points) <= MIN_POINTS:
+        if len(points) < settings.min_depth_pixels:
             result.skips["too_few_points"] += 1
             continue
         nocs = coord[rows, cols].astype(np.float64) - 0.5
@@ -258,13 +295,16 @@ class PrepareSummary:
     size_sources: dict[str, int]
     errors: list[str]
     seconds: float
+    image_skips: dict[str, int] = field(default_factory=dict)
 
 
 def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | os.PathLike[str], *,
             workers: int = 1, chunk_size: int = 4096, max_images: int | None = None,
             resolution: int = 64, num_points: int = 1024, obj_models: str | os.PathLike[str] | None = None,
             ransac_threshold: float = 0.01, ransac_iterations: int = 128, min_inlier_ratio: float = 0.5,
-            scale_range: tuple[float, float] = (0.01, 2.0), canonical_source: str = "coord", seed: int = 0,
+            scale_range: tuple[float, float] = (0.01, 2.0), canonical_source: str = "pose",
+            min_depth_pixels: int = MIN_DEPTH_PIXELS, max_mask_box: Sequence[int] = MAX_MASK_BOX,
+            skip_models: Sequence[str] = SKIPPED_MODELS, seed: int = 0,
             intrinsics: Sequence[float] | None = None, overwrite: bool = False,
             progress: bool = True) -> PrepareSummary:
     """Prepare the training instances of one split into an instance store at ``out``."""
@@ -291,7 +331,9 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         resolution=int(resolution), num_points=int(num_points), ransac_threshold=float(ransac_threshold),
         ransac_iterations=int(ransac_iterations), min_inlier_ratio=float(min_inlier_ratio),
         scale_range=(float(scale_range[0]), float(scale_range[1])), canonical_source=canonical_source,
-        seed=int(seed), intrinsics=tuple(float(v) for v in intrinsics))  # type: ignore[arg-type]
+        min_depth_pixels=int(min_depth_pixels), max_mask_box=(int(max_mask_box[0]), int(max_mask_box[1])),
+        skip_models=tuple(skip_models), seed=int(seed),
+        intrinsics=tuple(float(v) for v in intrinsics))  # type: ignore[arg-type]
     images = list_images(root, dataset, split)
     if max_images is not None:
         images = images[: int(max_images)]
@@ -299,6 +341,7 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
     metadata = {"settings": {k: v for k, v in asdict(settings).items() if k != "root"}, "source_root": str(root),
                 "intrinsics_source": intrinsics_source}
     skips: Counter = Counter()
+    image_skips: Counter = Counter()
     size_sources: Counter = Counter()
     errors: list[str] = []
     start = time.perf_counter()
@@ -322,11 +365,14 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
                 for record in result.records:
                     writer.add(record)
                 skips.update(result.skips)
+                if result.image_skip:
+                    image_skips[result.image_skip] += 1
                 size_sources.update(result.size_sources)
                 if result.error:
                     errors.append(result.error)
                 bar.update(1)
-                bar.set_postfix(instances=writer.num_added, skipped=sum(skips.values()), refresh=False)
+                bar.set_postfix(instances=writer.num_added, skipped=sum(skips.values()),
+                                skipped_images=sum(image_skips.values()), refresh=False)
         finally:
             bar.close()
             if pool is not None:
@@ -335,14 +381,20 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         for reason, count in skips.items():
             writer.add_skip(reason, count)
         writer.metadata["size_source"] = dict(size_sources)
+        writer.metadata["image_skips"] = dict(sorted(image_skips.items()))
         writer.metadata["errors"] = errors[:100]
     count = writer.count
     return PrepareSummary(images=len(tasks), instances=count, skips=dict(sorted(skips.items())),
-                          size_sources=dict(size_sources), errors=errors, seconds=time.perf_counter() - start)
+                          size_sources=dict(size_sources), errors=errors, seconds=time.perf_counter() - start,
+                          image_skips=dict(sorted(image_skips.items())))
 
 
 def format_summary(summary: PrepareSummary) -> str:
     lines = [f"prepared {summary.instances} instances from {summary.images} images in {summary.seconds:.1f} s"]
+    skipped_images = sum(summary.image_skips.values())
+    lines.append(f"skipped {skipped_images} image(s)" + (":" if skipped_images else ""))
+    for reason, count in summary.image_skips.items():
+        lines.append(f"  {reason}: {count}")
     total = sum(summary.skips.values())
     lines.append(f"skipped {total} instance(s)" + (":" if total else ""))
     for reason, count in summary.skips.items():
@@ -361,11 +413,14 @@ def format_summary(summary: PrepareSummary) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/)")
+    parser.add_argument("--data", default="data",
+                        help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/; default: data)")
     parser.add_argument("--dataset", required=True, choices=sorted(DATASET_FOLDERS),
                         help="CAMERA25 (CAMERA/ folder) or REAL275 (Real/ folder)")
     parser.add_argument("--split", required=True, help="subset folder: train or val (CAMERA), train or test (Real)")
-    parser.add_argument("--out", required=True, help="output instance-store directory")
+    parser.add_argument("--out", default=None,
+                        help="output instance-store directory (default: DATA/training_instances/DATASET_SPLIT, "
+                             "where `train --dataset` looks)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument("--chunk-size", type=int, default=4096, help="instances per chunk (default 4096)")
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images (debugging)")
@@ -379,8 +434,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-inlier-ratio", type=float, default=0.5, help="reject fits below this (0.5)")
     parser.add_argument("--scale-range", type=float, nargs=2, default=(0.01, 2.0), metavar=("MIN", "MAX"),
                         help="plausible object scale (box diagonal) in metres (0.01 2.0)")
-    parser.add_argument("--canonical-source", choices=("coord", "pose"), default="coord",
-                        help="canonical point targets from the NOCS map (default) or from the fitted pose")
+    parser.add_argument("--canonical-source", choices=("pose", "coord"), default="pose",
+                        help="canonical point targets from the fitted pose, R^T (p - t) / s, as the original "
+                             "(default), or the measured NOCS map coordinates")
+    parser.add_argument("--min-depth-pixels", type=int, default=MIN_DEPTH_PIXELS,
+                        help=f"drop instances with fewer valid depth pixels (the original's {MIN_DEPTH_PIXELS})")
+    parser.add_argument("--max-mask-box", type=int, nargs=2, default=MAX_MASK_BOX, metavar=("WIDTH", "HEIGHT"),
+                        help="skip an image where a kept instance's mask box is wider or taller (the original's "
+                             f"{MAX_MASK_BOX[0]} {MAX_MASK_BOX[1]})")
+    parser.add_argument("--skip-models", nargs="*", default=list(SKIPPED_MODELS), metavar="MODEL_ID",
+                        help="model ids left out (default: the broken CAMERA mug the original leaves out; "
+                             "give none to keep every model)")
     parser.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
                         help="camera intrinsics (default: DATA/dataset.json of generated data, else the dataset's)")
     parser.add_argument("--seed", type=int, default=0)
@@ -388,8 +452,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def default_store(data: str | os.PathLike[str], dataset: str, split: str) -> Path:
+    """Where ``prepare`` writes by default and ``train --dataset`` reads: DATA/training_instances/DATASET_SPLIT."""
+    return Path(data) / "training_instances" / f"{dataset}_{split}"
+
+
 def _model_sizes(config: str) -> tuple[int, int]:
-    from ..config import load_model_config
+    from ..core.config import load_model_config
 
     model_config = load_model_config(config)
     return model_config.resolution, model_config.num_points
@@ -401,17 +470,21 @@ def run(args: argparse.Namespace) -> int:
         resolution = args.resolution
     if args.num_points is not None:
         num_points = args.num_points
+    out = args.out or default_store(args.data, args.dataset, args.split)
     try:
-        summary = prepare(args.data, args.dataset, args.split, args.out, workers=max(1, args.workers),
+        summary = prepare(args.data, args.dataset, args.split, out, workers=max(1, args.workers),
                           chunk_size=args.chunk_size, max_images=args.max_images, resolution=resolution,
                           num_points=num_points, obj_models=args.obj_models, ransac_threshold=args.ransac_threshold,
                           ransac_iterations=args.ransac_iterations, min_inlier_ratio=args.min_inlier_ratio,
                           scale_range=tuple(args.scale_range), canonical_source=args.canonical_source,
+                          min_depth_pixels=args.min_depth_pixels, max_mask_box=tuple(args.max_mask_box),
+                          skip_models=tuple(args.skip_models),
                           seed=args.seed, intrinsics=args.intrinsics, overwrite=args.overwrite,
                           progress=not args.no_progress)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"dualposenet prepare: error: {error}", file=sys.stderr)
         return 2
     print(format_summary(summary))
-    print(json.dumps({"instances": summary.instances, "skips": summary.skips}))
+    print(f"-> {out}")
+    print(json.dumps({"instances": summary.instances, "skips": summary.skips, "image_skips": summary.image_skips}))
     return 0 if summary.instances > 0 else 1

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dualposenet_ros.categories import CATEGORIES, is_symmetric
+from dualposenet_ros.core.categories import CATEGORIES, is_symmetric
 from dualposenet_ros.data.nocs_io import ResultsFormatError
 
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)

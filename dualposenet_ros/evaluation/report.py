@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dualposenet_ros.categories import CATEGORIES
+from dualposenet_ros.core.categories import CATEGORIES
 from dualposenet_ros.evaluation.metrics import METRIC_KEYS, EvaluationResult
 
 COLUMN_TITLES: dict[str, str] = {

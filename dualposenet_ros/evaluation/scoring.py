@@ -11,7 +11,7 @@ definition of the errors:
   ``|size_est - size_true| / |size_true|`` (``size_percent``).
 
 Poses are :class:`PoseRecord` (a plain pose + size + class), built from an
-:class:`~dualposenet_ros.estimates.ObjectEstimate`, a synthetic
+:class:`~dualposenet_ros.core.estimates.ObjectEstimate`, a synthetic
 :class:`~dualposenet_ros.data.synth.InstanceGT`, or the fields of an ``ObjectPose`` message
 (:meth:`PoseRecord.from_pose`; the ROS side converts messages with it).
 
@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ..categories import category_name, is_symmetric
-from ..rotations import rotation_error_deg, symmetric_rotation_error_deg
+from ..core.categories import category_name, is_symmetric
+from ..core.rotations import rotation_error_deg, symmetric_rotation_error_deg
 
 __all__ = [
     "THRESHOLDS",
@@ -93,7 +93,7 @@ class PoseRecord:
 
     @classmethod
     def from_estimate(cls, estimate: Any) -> "PoseRecord":
-        """From an :class:`~dualposenet_ros.estimates.ObjectEstimate`."""
+        """From an :class:`~dualposenet_ros.core.estimates.ObjectEstimate`."""
         return cls(int(estimate.instance_id), int(estimate.class_id), estimate.rotation, estimate.translation,
                    estimate.size, float(estimate.score), int(estimate.status), bool(estimate.handle_visible),
                    int(getattr(estimate, "track_id", 0)))

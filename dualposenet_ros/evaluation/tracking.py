@@ -14,7 +14,7 @@ Per frame the estimates are matched to the ground truth (:func:`~.scoring.match`
 ``dualposenet tracking`` (:func:`run`) renders synthetic sequences, a static one (the same scene
 with new sensor noise each frame) and a moving one (objects spin, the camera orbits), estimates
 every frame once with the shipped (or given) model, with the segmenter's instance order shuffled
-per frame, then runs :class:`~dualposenet_ros.tracking.Tracker` with each smoothing strength and
+per frame, then runs :class:`~dualposenet_ros.inference.tracking.Tracker` with each smoothing strength and
 prints the table.
 """
 
@@ -110,8 +110,8 @@ def sequence_metrics(frames: Sequence[Matching]) -> SequenceMetrics:
 
 def _render_sequences(args: argparse.Namespace) -> list[tuple[str, int, list[Any]]]:
     """(kind, scene index, frames) of each static and moving sequence."""
+    from ..core.camera import Intrinsics
     from ..data.synth import SceneSampler, render_scene
-    from ..camera import Intrinsics
 
     size = (args.width, args.height)
     intrinsics = Intrinsics.CAMERA.resized(args.width / 640.0, args.height / 480.0)
@@ -130,7 +130,7 @@ def _render_sequences(args: argparse.Namespace) -> list[tuple[str, int, list[Any
 
 def _estimate(estimator: Any, frame: Any, rng: np.random.Generator) -> tuple[list[Any], list[PoseRecord]]:
     """Estimates of ``frame`` with the instances in a random order, and the matching ground truth."""
-    from ..estimates import FrameInput, InstanceInput
+    from ..core.estimates import FrameInput, InstanceInput
 
     order = rng.permutation(len(frame.instances))
     instances, truths = [], []
@@ -163,8 +163,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..pipeline import PoseEstimator
-    from ..tracking import Tracker, TrackerSettings
+    from ..inference.pipeline import PoseEstimator
+    from ..inference.tracking import Tracker, TrackerSettings
 
     if args.scenes < 1 or args.frames < 2 or not args.rate > 0:
         print("dualposenet tracking: --scenes >= 1, --frames >= 2 and --rate > 0 are needed")

@@ -1,34 +1,35 @@
 """Conversions between ROS messages and the pipeline's types, with the checks the node relies on.
 
 Inputs: ``sensor_msgs/Image`` (colour rgb8/bgr8; depth 16UC1/mono16 in millimetres or 32FC1 in
-metres), ``sensor_msgs/CameraInfo`` and ``dualposenet_ros/InstanceSegmentation`` become one
-:class:`~dualposenet_ros.estimates.FrameInput`. Anything that makes the whole frame unusable raises
-:class:`InputError` (with a short ``reason`` key, counted in diagnostics, and a message saying what
-is wrong); problems that only concern one instance or part of the data are returned as
-:class:`InputIssue` entries and the rest of the frame is used.
+metres), ``sensor_msgs/CameraInfo`` and a segmentation (read in its format by
+:mod:`.segmentation_inputs`) become one :class:`~dualposenet_ros.core.estimates.FrameInput`. Anything
+that makes the whole frame unusable raises :class:`InputError` (with a short ``reason`` key,
+counted in diagnostics, and a message saying what is wrong); problems that only concern one
+instance or part of the data are returned as :class:`InputIssue` entries and the rest of the
+frame is used.
 
-Outputs: :class:`~dualposenet_ros.estimates.ObjectEstimate` becomes ``ObjectPose`` /
+Outputs: :class:`~dualposenet_ros.core.estimates.ObjectEstimate` becomes ``ObjectPose`` /
 ``ObjectPoseArray``, ``geometry_msgs/TransformStamped`` and RViz markers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..categories import CATEGORIES, category_name
-from ..estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
-from ..camera import DISTORTION_MODELS, Distortion, Intrinsics
-from ..visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
+from ..core.camera import DISTORTION_MODELS, Distortion, Intrinsics
+from ..core.estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate
+from ..inference.visualize import BOX_EDGES, CATEGORY_COLORS, box_corners
 from .compat import load_cv_bridge
 from .compat.cv_bridge import CvBridgeError, encoding_info
 
 __all__ = [
     "COLOR_ENCODINGS",
+    "ReadInstances",
     "DEPTH_ENCODINGS",
     "LABEL_ENCODINGS",
     "ConvertedFrame",
@@ -40,12 +41,14 @@ __all__ = [
     "distortion_from_camera_info",
     "estimate_is_finite",
     "frame_from_messages",
+    "header",
+    "image_array",
     "image_from_rgb",
-    "instances_from_segmentation",
     "intrinsics_from_camera_info",
     "marker_array",
     "object_pose",
     "object_pose_array",
+    "stamp_ns",
     "transforms",
 ]
 
@@ -80,6 +83,11 @@ class InputIssue:
     count: int = 1  # how many things (instances, pixels...) it concerns, for the diagnostics counter
 
 
+ReadInstances = Callable[[Any, tuple[int, int], "int | None", "int | None"],
+                         tuple[tuple[InstanceInput, ...], list["InputIssue"]]]
+"""Reads a segmentation message: (msg, image shape, max_pixels, max_instances) -> (instances, issues)."""
+
+
 @dataclass(frozen=True)
 class ConvertedFrame:
     """A frame ready for the estimator, with the header its outputs carry."""
@@ -93,7 +101,7 @@ class ConvertedFrame:
 # -- images -------------------------------------------------------------------------------------
 
 
-def _image_array(msg: Any, role: str, encodings: Sequence[str], max_pixels: int | None) -> np.ndarray:
+def image_array(msg: Any, role: str, encodings: Sequence[str], max_pixels: int | None) -> np.ndarray:
     """Validate an Image's layout and return its pixels (a copy, native byte order)."""
     encoding = msg.encoding
     if encoding not in encodings:
@@ -122,7 +130,7 @@ def _image_array(msg: Any, role: str, encodings: Sequence[str], max_pixels: int 
 
 def color_from_image(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB from an rgb8 or bgr8 image."""
-    image = _image_array(msg, "color", COLOR_ENCODINGS, max_pixels)
+    image = image_array(msg, "color", COLOR_ENCODINGS, max_pixels)
     return np.ascontiguousarray(image[..., ::-1]) if msg.encoding == "bgr8" else image
 
 
@@ -131,7 +139,7 @@ def depth_from_image(msg: Any, max_pixels: int | None = None,
     """(H, W) float32 depth in metres, the number of invalid pixels (non-finite or negative) and
     the number of pixels outside ``depth_range`` (metres), all set to 0 (no depth).
     16UC1/mono16 are millimetres (0 = no depth), 32FC1 metres."""
-    image = _image_array(msg, "depth", DEPTH_ENCODINGS, max_pixels)
+    image = image_array(msg, "depth", DEPTH_ENCODINGS, max_pixels)
     if image.dtype == np.uint16:
         depth = image.astype(np.float32) * np.float32(0.001)
         invalid_count = 0
@@ -188,90 +196,15 @@ def distortion_from_camera_info(msg: Any) -> Distortion | None:
                          "to use another model") from None
 
 
-# -- segmentation -------------------------------------------------------------------------------
-
-
-def instances_from_segmentation(
-    msg: Any, shape: tuple[int, int], max_pixels: int | None = None, max_instances: int | None = None
-) -> tuple[tuple[InstanceInput, ...], list[InputIssue]]:
-    """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found.
-
-    An instance with an unknown class id, a class name that disagrees with its id, an invalid score
-    or no pixels is skipped; label values without an entry (or negative) are ignored. Of more than
-    ``max_instances`` usable instances the largest masks are kept (in label order) and the rest
-    skipped. Each of these is reported as an issue. Arrays of the wrong length make the whole
-    frame unusable."""
-    labels = _image_array(msg.labels, "labels", LABEL_ENCODINGS, max_pixels)
-    if labels.shape != tuple(shape):
-        raise InputError("size_mismatch", f"label image is {labels.shape[1]}x{labels.shape[0]} but the colour image is "
-                         f"{shape[1]}x{shape[0]}")
-    class_ids = [int(value) for value in msg.class_ids]
-    count = len(class_ids)
-    names, scores = list(msg.class_names), [float(value) for value in msg.scores]
-    if names and len(names) != count:
-        raise InputError("segmentation_arrays", f"segmentation has {len(names)} class_names for {count} class_ids "
-                         "(class_names must be empty or one per instance)")
-    if scores and len(scores) != count:
-        raise InputError("segmentation_arrays", f"segmentation has {len(scores)} scores for {count} class_ids "
-                         "(scores must be empty or one per instance)")
-    issues: list[InputIssue] = []
-    labels = labels.astype(np.int64, copy=False) if labels.dtype == np.int32 else labels
-    negative = int(np.count_nonzero(labels < 0)) if labels.dtype.kind == "i" else 0
-    if negative:
-        issues.append(InputIssue("negative_label", f"label image has {negative} pixels with negative values: ignored"))
-    beyond = labels > count
-    unmatched = int(np.count_nonzero(beyond))
-    if unmatched:
-        values = np.unique(labels[beyond])
-        shown = ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
-        issues.append(InputIssue("label_without_class", f"label image has {unmatched} pixels with label values "
-                                 f"({shown}) beyond the {count} class_ids entries: ignored"))
-    inside = labels[(labels > 0) & ~beyond]
-    pixels = np.bincount(inside.ravel().astype(np.int64), minlength=count + 1) if count else np.zeros(1, np.int64)
-    usable: list[tuple[int, int, float]] = []  # (label, class id, score)
-    for index, class_id in enumerate(class_ids):
-        label = index + 1
-        try:
-            category = category_name(class_id)
-        except ValueError:
-            issues.append(InputIssue("unknown_class_id", f"instance {label} has class id {class_id}, not one of "
-                                     f"1..{len(CATEGORIES)} ({', '.join(CATEGORIES)}): skipped"))
-            continue
-        if names and names[index] and names[index] != category:
-            issues.append(InputIssue("class_name_mismatch", f"instance {label} has class name {names[index]!r} but "
-                                     f"class id {class_id} is {category!r}: skipped"))
-            continue
-        score = scores[index] if scores else 1.0
-        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
-            issues.append(InputIssue("invalid_score", f"instance {label} ({category}) has score {score}, not in "
-                                     "[0, 1]: skipped"))
-            continue
-        if pixels[label] == 0:
-            issues.append(InputIssue("empty_mask", f"instance {label} ({category}) has no pixels in the label image: "
-                                     "skipped"))
-            continue
-        usable.append((label, class_id, score))
-    if max_instances is not None and len(usable) > max_instances:
-        largest = sorted(usable, key=lambda item: (-int(pixels[item[0]]), item[0]))[:max_instances]
-        kept = {item[0] for item in largest}
-        issues.append(InputIssue("too_many_instances", f"segmentation has {len(usable)} usable instances, more than "
-                                 f"max_instances = {max_instances}: the {max_instances} largest masks are estimated, "
-                                 f"{len(usable) - max_instances} skipped", count=len(usable) - max_instances))
-        usable = [item for item in usable if item[0] in kept]
-    instances = tuple(InstanceInput(mask=labels == label, class_id=class_id, score=score, instance_id=label)
-                      for label, class_id, score in usable)
-    return instances, issues
-
-
 # -- whole frame --------------------------------------------------------------------------------
 
 
 def frame_from_messages(color: Any, depth: Any, camera_info: Any, segmentation: Any,
                         max_pixels: int | None = None, depth_range: tuple[float, float] = DEPTH_RANGE,
-                        max_instances: int | None = None, read_instances: Any = None) -> ConvertedFrame:
+                        max_instances: int | None = None, *, read_instances: ReadInstances) -> ConvertedFrame:
     """One synchronised set of input messages as a :class:`ConvertedFrame` (or :class:`InputError`).
-    ``read_instances(segmentation, shape, max_pixels, max_instances)`` reads another segmentation
-    format (:class:`~.segmentation_inputs.InstanceReader`); default: ``InstanceSegmentation``."""
+    ``read_instances(segmentation, shape, max_pixels, max_instances)`` reads the segmentation in
+    its format (:meth:`.segmentation_inputs.InstanceReader.read`)."""
     frame_id = color.header.frame_id or camera_info.header.frame_id
     if not frame_id:
         raise InputError("missing_frame_id", "colour image and camera_info have an empty header.frame_id: the "
@@ -289,7 +222,7 @@ def frame_from_messages(color: Any, depth: Any, camera_info: Any, segmentation: 
                          f"{shape[1]}x{shape[0]}: depth must be registered to the colour camera")
     intrinsics = intrinsics_from_camera_info(camera_info, shape)
     distortion = distortion_from_camera_info(camera_info)
-    instances, issues = (read_instances or instances_from_segmentation)(segmentation, shape, max_pixels, max_instances)
+    instances, issues = read_instances(segmentation, shape, max_pixels, max_instances)
     if outside:
         issues.insert(0, InputIssue("depth_out_of_range", f"depth image has {outside} pixels outside depth.min.."
                                     f"depth.max = {depth_range[0]:g}..{depth_range[1]:g} m: treated as no depth",
@@ -317,7 +250,13 @@ def estimate_is_finite(estimate: ObjectEstimate) -> bool:
                 and np.all(np.isfinite(estimate.size)))
 
 
-def _header(stamp: Any, frame_id: str) -> Any:
+def stamp_ns(stamp: Any) -> int:
+    """Nanoseconds of a ``builtin_interfaces/Time`` (a header stamp), the key stamps are compared by."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header(stamp: Any, frame_id: str) -> Any:
+    """``std_msgs/Header`` of an output: the input's stamp and optical frame."""
     from std_msgs.msg import Header
 
     return Header(stamp=stamp, frame_id=frame_id)
@@ -351,7 +290,7 @@ def object_pose_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstim
     """``dualposenet_ros/ObjectPoseArray`` with the input's stamp and frame."""
     from dualposenet_ros.msg import ObjectPoseArray
 
-    return ObjectPoseArray(header=_header(stamp, frame_id), objects=[object_pose(e) for e in estimates])
+    return ObjectPoseArray(header=header(stamp, frame_id), objects=[object_pose(e) for e in estimates])
 
 
 def child_frame_id(prefix: str, estimate: ObjectEstimate) -> str:
@@ -367,7 +306,7 @@ def transforms(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate], p
     for estimate in estimates:
         if estimate.status != EstimateStatus.OK:
             continue
-        msg = TransformStamped(header=_header(stamp, frame_id), child_frame_id=child_frame_id(prefix, estimate))
+        msg = TransformStamped(header=header(stamp, frame_id), child_frame_id=child_frame_id(prefix, estimate))
         msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = (
             float(v) for v in estimate.translation)
         q = [float(v) for v in estimate.quaternion_xyzw]
@@ -388,11 +327,11 @@ def marker_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate],
 
     seconds = int(math.floor(lifetime))
     duration = Duration(sec=seconds, nanosec=int(round((lifetime - seconds) * 1e9)) % 1_000_000_000)
-    header = _header(stamp, frame_id)
-    markers = [Marker(header=header, action=Marker.DELETEALL)]
+    common = header(stamp, frame_id)
+    markers = [Marker(header=common, action=Marker.DELETEALL)]
 
     def base(ns: str, estimate: ObjectEstimate, kind: int) -> Any:
-        marker = Marker(header=header, ns=ns, id=int(estimate.track_id or estimate.instance_id), type=kind,
+        marker = Marker(header=common, ns=ns, id=int(estimate.track_id or estimate.instance_id), type=kind,
                         action=Marker.ADD, lifetime=duration)
         position = marker.pose.position
         position.x, position.y, position.z = (float(v) for v in estimate.translation)

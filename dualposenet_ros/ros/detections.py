@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..estimates import EstimateStatus, ObjectEstimate
+from ..core.estimates import EstimateStatus, ObjectEstimate
+from . import conversions
 
 __all__ = ["detection3d", "detection3d_array"]
 
@@ -41,9 +42,8 @@ def detection3d(header: Any, estimate: ObjectEstimate) -> Any:
 
 def detection3d_array(stamp: Any, frame_id: str, estimates: Sequence[ObjectEstimate]) -> Any:
     """``vision_msgs/Detection3DArray`` of the status-OK estimates (gated ones are left out)."""
-    from std_msgs.msg import Header
     from vision_msgs.msg import Detection3DArray
 
-    header = Header(stamp=stamp, frame_id=frame_id)
+    header = conversions.header(stamp, frame_id)
     return Detection3DArray(header=header, detections=[detection3d(header, e) for e in estimates
                                                        if e.status == EstimateStatus.OK])

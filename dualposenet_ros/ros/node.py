@@ -5,13 +5,15 @@ millimetres or 32FC1 in metres, registered to the colour camera), ``color/camera
 ``segmentation`` (``dualposenet_ros/InstanceSegmentation``, or what ``segmentation_format`` names:
 ``vision_msgs/Detection2DArray`` with mask images on ``segmentation/masks``, or yolo_ros's
 ``yolo_msgs/DetectionArray``; :mod:`.segmentation_inputs`), sensor-data QoS (best effort) unless
-changed with the standard ``qos_overrides.<topic>.subscription.*`` parameters, matched by exact
-stamps (or approximately, ``sync.mode: approximate``). Inputs that arrive incomplete (a lost
-image: README, "Large images over DDS") or silent, and stamps that repeat or go backwards, are
-warned about (rate-limited), counted and shown in diagnostics.
+changed with the standard ``qos_overrides.<topic>.subscription.*`` parameters. The images are kept
+for ``sync.window`` seconds and each segmentation, however late, is matched with the images of its
+stamp (exact, or ``sync.mode: approximate``; :mod:`.segmentation_sync`). Segmentations that come
+too late, inputs that arrive incomplete (a lost image: README, "Large images over DDS") or silent,
+and stamps that repeat or go backwards, are warned about (rate-limited), counted and shown in
+diagnostics.
 
 Estimates are gated (``min_score``, ``max_consistency_residual``: the status says why) and given
-track ids by :class:`~dualposenet_ros.tracking.Tracker` (optionally smoothed). Publishes, stamped
+track ids by :class:`~dualposenet_ros.inference.tracking.Tracker` (optionally smoothed). Publishes, stamped
 with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``, every estimate),
 ``~/detections`` (``vision_msgs/Detection3DArray``, OK objects), a TF frame
 ``<frame_prefix><category>_<track id>`` per OK object under the camera optical frame,
@@ -20,7 +22,7 @@ TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs wit
 
 Threading: the subscription callbacks only hand each matched set of messages to a one-frame slot
 (:class:`~.latest_frame_slot.LatestFrameSlot`); an inference thread takes the newest frame, converts,
-estimates with the shared :class:`~dualposenet_ros.pipeline.PoseEstimator` and publishes. A frame
+estimates with the shared :class:`~dualposenet_ros.inference.pipeline.PoseEstimator` and publishes. A frame
 that arrives while another waits replaces it and is counted as dropped, so latency stays bounded
 when frames come faster than the network runs. Nothing a message contains can stop the node: a bad
 frame is rejected with a rate-limited warning that says why and is counted in diagnostics.
@@ -29,6 +31,7 @@ On shutdown (Ctrl-C) a frame in progress is abandoned: refinement stops between 
 
 from __future__ import annotations
 
+import statistics
 import sys
 import threading
 import time
@@ -43,23 +46,26 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from ..estimates import EstimateStatus
-from ..tracking import Tracker, gate
-from ..visualize import draw_estimates
+from ..core.estimates import EstimateStatus
+from ..inference.tracking import Tracker, gate
+from ..inference.visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
 from .detections import detection3d_array
-from .diagnostics import (OBJECTS_SUBSCRIBERS, STALE_AFTER, InputCompleteness, NodeStatistics, RateLimitedLog,
-                          StampOrder, diagnostic_array)
-from .stage_times import StageTimes, Stopwatch
+from .diagnostics import OBJECTS_SUBSCRIBERS, diagnostic_array
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
+from .node_statistics import STALE_AFTER, NodeStatistics
 from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
                          estimator_settings, node_parameter_table, output_settings, validate)
+from .rate_limited_log import RateLimitedLog
+from .stage_times import StageTimes, Stopwatch
+from .stamp_order import StampOrder
 from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
+from .segmentation_sync import SegmentationMatcher, SyncEvents
 
 if TYPE_CHECKING:
-    from ..pipeline import PoseEstimator
+    from ..inference.pipeline import PoseEstimator
 
 __all__ = ["INPUTS", "TF_DISABLED", "DualPoseNetNode", "StartupError", "main"]
 
@@ -76,7 +82,7 @@ INPUTS: tuple[tuple[str, str], ...] = (
     ("camera_info", "color/camera_info"),
     ("segmentation", "segmentation"),
 )
-"""(role, default topic) of each input, in the order the synchroniser delivers them."""
+"""(role, default topic) of each input, in the order the matcher delivers them."""
 
 
 class StartupError(RuntimeError):
@@ -94,7 +100,7 @@ def _input_types(segmentation_format: str) -> tuple[Any, ...]:
 
 
 class DualPoseNetNode(Node):
-    """ROS 2 adapter around :class:`~dualposenet_ros.pipeline.PoseEstimator`.
+    """ROS 2 adapter around :class:`~dualposenet_ros.inference.pipeline.PoseEstimator`.
 
     ``estimator`` (a ``PoseEstimator`` built by the caller) replaces the model loaded from the
     ``checkpoint`` parameter; other keyword arguments go to ``Node``.
@@ -113,7 +119,6 @@ class DualPoseNetNode(Node):
         self._rate_limited = RateLimitedLog(self.get_logger(), self.config.warning_period)
         self.stats = NodeStatistics(role for role, _ in INPUTS)
         self.stage_times = StageTimes()  # per-stage time of each frame, on /diagnostics
-        self._completeness = InputCompleteness(role for role, _ in INPUTS)
         self._stamp_order = StampOrder()
         self._closing = threading.Event()
 
@@ -164,12 +169,11 @@ class DualPoseNetNode(Node):
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
             subscriber.registerCallback(self._on_input, role)
             self._subscribers.append(subscriber)
-        if config.sync_mode == "approximate":
-            self._sync = self._message_filters.ApproximateTimeSynchronizer(
-                self._subscribers, config.sync_queue_size, config.sync_slop)
-        else:
-            self._sync = self._message_filters.TimeSynchronizer(self._subscribers, config.sync_queue_size)
-        self._sync.registerCallback(self._on_frame)
+        self._matcher = SegmentationMatcher(
+            self._message_filters, self._subscribers[:3], self._subscribers[3], self._on_frame,
+            window=config.sync_window, cache_size=config.sync_queue_size,
+            slop=config.sync_slop if config.sync_mode == "approximate" else None,
+            now_ns=lambda: self.get_clock().now().nanoseconds)
         self._masks_sub = None
         if self._instance_reader.masks is not None:  # detections_masks: any number of mask images per stamp
             qos = self._input_qos()
@@ -184,14 +188,13 @@ class DualPoseNetNode(Node):
     # -- start-up -------------------------------------------------------------------------------
 
     def _load_estimator(self) -> Any:
-        import torch
+        from ..inference.pipeline import PoseEstimator, resolve_device
 
-        from ..pipeline import PoseEstimator
-
-        device = self.config.device
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            self.get_logger().warning(f"device {device!r} requested but CUDA is not available: using the CPU")
-            device = "cpu"
+        device = resolve_device(self.config.device, warn=self.get_logger().warning)
+        if self.config.precision == "int8" and device.type != "cpu":
+            raise StartupError(f"precision int8 runs on the CPU only (dynamic quantisation of the fully connected "
+                               f"layers), but device {self.config.device} is {device}: set precision bf16 for the "
+                               "GPU, or device cpu")
         source = self.config.checkpoint or "the shipped default model"
         try:
             return PoseEstimator.from_checkpoint(self.config.checkpoint, device=device, settings=self._settings,
@@ -236,7 +239,8 @@ class DualPoseNetNode(Node):
         fallbacks = [name for name, module in (("message_filters", self._message_filters), ("tf2_ros", self._tf_module))
                      if module is not None and is_fallback(module)]
         return (f"ready: model {self._model_source} on {getattr(self.estimator, 'device', '?')}, "
-                f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, queue {config.sync_queue_size}; "
+                f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, window {config.sync_window:g} s, "
+                f"queue {config.sync_queue_size}; "
                 f"TF {self._tf_state}"
                 + (f"; built-in stand-ins for {', '.join(fallbacks)}" if fallbacks else ""))
 
@@ -279,13 +283,9 @@ class DualPoseNetNode(Node):
 
     def _on_input(self, msg: Any, role: str) -> None:
         self.stats.input_received(role)
-        if self.config.sync_mode == "exact":
-            self._completeness.received(role, _stamp_ns(msg))
 
     def _on_frame(self, color: Any, depth: Any, camera_info: Any, segmentation: Any) -> None:
-        stamp_ns = _stamp_ns(color)
-        self._completeness.synchronised(stamp_ns)
-        order = self._stamp_order.check(stamp_ns)
+        order = self._stamp_order.check(conversions.stamp_ns(color.header.stamp))
         if order is not None:
             self.stats.issue(f"stamp_{order}")
             stamp = f"{color.header.stamp.sec}.{color.header.stamp.nanosec:09d}"
@@ -417,7 +417,7 @@ class DualPoseNetNode(Node):
             watch.lap("markers")
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
             picture = draw_estimates(converted.frame.rgb, estimates, converted.frame.intrinsics)
-            self._debug_pub.publish(conversions.image_from_rgb(picture, header=_header(stamp, frame_id)))
+            self._debug_pub.publish(conversions.image_from_rgb(picture, header=conversions.header(stamp, frame_id)))
             watch.lap("debug image")
 
     # -- diagnostics ----------------------------------------------------------------------------
@@ -430,14 +430,8 @@ class DualPoseNetNode(Node):
             self.stats.note_problem("inputs silent")
             self._rate_limited.warning("silent", f"no input message for {silent:.1f} s: is the camera running, and are "
                                        f"the topics right ({', '.join(topics.values())})?")
-        missing = self._completeness.collect()
-        if missing:
-            for role, count in missing.items():
-                self.stats.issue(f"incomplete_{role}", count)
-            names = ", ".join(f"{role} on {topics[role]} ({count} sets)" for role, count in missing.items())
-            self._rate_limited.warning(
-                f"incomplete:{','.join(sorted(missing))}", f"inputs arrive incomplete: frame sets without {names}, so "
-                f"they cannot be synchronised; large best-effort images are lost with DDS defaults: see {DDS_HINT}")
+        sync = self._matcher.collect()
+        self._warn_sync(sync, topics)
         for role, age in self.stats.silent_inputs(timeout):
             self.stats.issue(f"missing_{role}")
             others = ", ".join(name for name, _ in INPUTS if name != role)
@@ -459,8 +453,12 @@ class DualPoseNetNode(Node):
             "sync": self.config.sync_mode,
             "TF": self._tf_state,
             "pending frame": self._slot.pending,
-            "input sets complete": self._completeness.complete,
-            "input sets incomplete": self._completeness.incomplete,
+            "input sets complete": self._matcher.complete,
+            "input sets incomplete": self._matcher.incomplete,
+            "segmentations too late": self._matcher.too_late,
+            "segmentations waiting": self._matcher.waiting,
+            "image sets not segmented": self._matcher.not_segmented,
+            **_latency_values("segmentation latency", sync.latencies),
             "backend": f"{self.estimator.backend_name.value} {self.estimator.precision.value}",
             OBJECTS_SUBSCRIBERS: "off" if self._objects_pub is None else self._objects_pub.get_subscription_count(),
             **self.stage_times.report(),
@@ -470,6 +468,26 @@ class DualPoseNetNode(Node):
                                                            self.get_fully_qualified_name(),
                                                            self.get_clock().now().to_msg()))
         watch.lap("diagnostics")  # reported with the next status
+
+    def _warn_sync(self, sync: SyncEvents, topics: dict[str, str]) -> None:
+        """Count and warn about segmentations that came too late or whose images never came."""
+        latency = (f"segmentation latency median {statistics.median(sync.latencies):.2f} s, max "
+                   f"{max(sync.latencies):.2f} s" if sync.latencies else "no segmentation latency measured")
+        if sync.too_late:
+            self.stats.issue("segmentation_too_late", sync.too_late)
+            self._rate_limited.warning(
+                "segmentation_too_late", f"{sync.too_late} segmentations came too late: their images were older than "
+                f"sync.window = {self.config.sync_window:g} s (or sync.queue_size = {self.config.sync_queue_size} "
+                f"images) when they arrived ({latency}); raise sync.window, or make the segmenter faster")
+        if sync.incomplete:
+            for role, count in sync.incomplete.items():
+                self.stats.issue(f"incomplete_{role}", count)
+            names = ", ".join(f"{role} on {topics[role]} ({count} sets)" for role, count in sync.incomplete.items())
+            self._rate_limited.warning(
+                f"incomplete:{','.join(sorted(sync.incomplete))}", f"inputs arrive incomplete: frame sets without "
+                f"{names}, so they cannot be matched; large best-effort images are lost with DDS defaults: see "
+                f"{DDS_HINT}; a segmentation that comes later than sync.window = {self.config.sync_window:g} s after "
+                f"its images is counted as too late ({latency})")
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -488,11 +506,6 @@ class DualPoseNetNode(Node):
         super().destroy_node()
 
 
-def _stamp_ns(msg: Any) -> int:
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def _reliability(subscription: Any) -> str:
     """The reliability a subscription got (after qos_overrides), for the start-up line."""
     return str(subscription.qos_profile.reliability.name).lower()
@@ -504,14 +517,16 @@ def _object_array_type() -> Any:
     return ObjectPoseArray
 
 
+def _latency_values(name: str, latencies: list[float]) -> dict[str, str]:
+    """Median and maximum of one period's latencies (seconds) as diagnostics values in ms."""
+    if not latencies:
+        return {f"{name} median (ms)": "n/a", f"{name} max (ms)": "n/a"}
+    return {f"{name} median (ms)": f"{1e3 * statistics.median(latencies):.1f}",
+            f"{name} max (ms)": f"{1e3 * max(latencies):.1f}"}
+
+
 def _listed(values: dict[str, Any], names: list[str]) -> str:
     return ", ".join(f"{name} = {values[name]}" for name in names)
-
-
-def _header(stamp: Any, frame_id: str) -> Any:
-    from std_msgs.msg import Header
-
-    return Header(stamp=stamp, frame_id=frame_id)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ standard ``qos_overrides.<topic>.subscription.<policy>`` parameters (:func:`reli
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..estimates import RefineMode
+from ..core.estimates import RefineMode
 
 __all__ = [
     "ESTIMATOR_PARAMETERS",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 INT_MAX = 2**31 - 1
+QOS_OVERRIDES_PREFIX = "qos_overrides."
+"""Parameters ROS itself reads when a subscription or publisher is created (``QoSOverridingOptions``)."""
 
 
 class ParameterError(ValueError):
@@ -160,12 +163,29 @@ class ParameterTable:
             else:
                 errors.append(problem)
                 node.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
+        for warning in self.unknown_overrides(node):
+            node.get_logger().warning(warning)
         values = self.values(node)
         if not errors and self._cross_check is not None:
             errors = self._cross_check(values)
         if errors:
             raise ParameterError("invalid parameter(s):\n  " + "\n  ".join(errors))
         return values
+
+    def unknown_overrides(self, node: Any) -> list[str]:
+        """A warning for each parameter given at start (command line or YAML) that the node does not
+        have, with the closest known name: a misspelt name would otherwise be ignored without a word.
+        The input QoS overrides (``qos_overrides.*``) and rclpy's own parameters are known."""
+        overrides = getattr(node, "_parameter_overrides", {})
+        known = [*self.specs, *(name for name in overrides if node.has_parameter(name))]
+        warnings = []
+        for name in sorted(overrides):
+            if name in self.specs or name.startswith(QOS_OVERRIDES_PREFIX) or node.has_parameter(name):
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "the node has no parameter of that name"
+            warnings.append(f"unknown parameter {name!r} ignored: {hint}")
+        return warnings
 
     def values(self, node: Any) -> dict[str, Any]:
         """Current values of every parameter of the table on ``node``."""
@@ -212,7 +232,7 @@ NODE_REFINE_TIME_BUDGET = 2.0
 
 def _estimator_specs() -> tuple[Spec, ...]:
     """Estimator parameters; defaults from the pipeline itself (one source of truth)."""
-    from ..pipeline import EstimatorSettings
+    from ..inference.pipeline import EstimatorSettings
 
     defaults = EstimatorSettings()
     encoder, feature = defaults.refine_encoder, defaults.refine_feature
@@ -256,11 +276,14 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          choices=("fp32", "bf16", "int8")),
     Spec("backend", "torch", "Runtime of the un-refined network passes: torch or onnxruntime (float32; needs the "
          "onnxruntime package). Refinement always runs on torch.", choices=("torch", "onnxruntime")),
-    Spec("sync.mode", "exact", "Input synchronisation: exact (identical stamps) or approximate (within sync.slop).",
-         choices=("exact", "approximate")),
-    Spec("sync.queue_size", 10, "Messages kept per input while waiting for a match.", low=1, high=1000),
-    Spec("sync.slop", 0.05, "Approximate synchronisation: largest stamp spread of a matched set, seconds.",
-         low=1e-6, high=10.0),
+    Spec("sync.mode", "exact", "Matching of a segmentation with the images: exact (identical stamps) or "
+         "approximate (the nearest image within sync.slop).", choices=("exact", "approximate")),
+    Spec("sync.window", 2.0, "Seconds of colour, depth and camera_info images kept (by stamp) for a segmentation "
+         "that comes late; one that comes later is counted as too late.", low=0.01, high=60.0),
+    Spec("sync.queue_size", 60, "Images kept per input at most (colour, depth, camera_info): a memory cap "
+         "besides sync.window (60 = 2 s at 30 Hz).", low=1, high=1000),
+    Spec("sync.slop", 0.05, "Approximate matching: largest difference, seconds, between the segmentation's stamp "
+         "and each image's.", low=1e-6, high=10.0),
     Spec("depth.min", 0.1, "Depth below this (metres) is treated as no depth (too close for an RGB-D camera).",
          low=0.0, high=1000.0),
     Spec("depth.max", 10.0, "Depth above this (metres) is treated as no depth (beyond the camera's range).",
@@ -364,6 +387,7 @@ class NodeConfig:
     sync_mode: str
     sync_queue_size: int
     sync_slop: float
+    sync_window: float
     depth_min: float
     depth_max: float
     max_instances: int
@@ -399,7 +423,7 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
     errors = node_parameter_table().problems(values)
     checkpoint = str(values["checkpoint"]).strip() or None
     if checkpoint is not None:
-        from ..checkpoint import checkpoint_files
+        from ..model.checkpoint import checkpoint_files
 
         weights, config = checkpoint_files(Path(checkpoint).expanduser())
         missing = [str(path) for path in (weights, config) if not path.is_file()]
@@ -419,7 +443,8 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
     return NodeConfig(
         checkpoint=checkpoint, device=str(values["device"]).strip().lower(),
         sync_mode=str(values["sync.mode"]).strip().lower(), sync_queue_size=int(values["sync.queue_size"]),
-        sync_slop=float(values["sync.slop"]), depth_min=float(values["depth.min"]),
+        sync_slop=float(values["sync.slop"]), sync_window=float(values["sync.window"]),
+        depth_min=float(values["depth.min"]),
         depth_max=float(values["depth.max"]), max_instances=int(values["max_instances"]),
         frame_prefix=str(values["frame_prefix"]), publish_objects=bool(values["publish.objects"]),
         publish_tf=bool(values["publish.tf"]), publish_markers=bool(values["publish.markers"]),
@@ -441,12 +466,12 @@ class OutputSettings:
 
     min_score: float
     max_consistency_residual: float
-    tracking: Any  # dualposenet_ros.tracking.TrackerSettings
+    tracking: Any  # dualposenet_ros.inference.tracking.TrackerSettings
 
 
 def output_settings(values: Mapping[str, Any]) -> OutputSettings:
     """:class:`OutputSettings` of the gating and ``tracking.*`` parameters."""
-    from ..tracking import TrackerSettings
+    from ..inference.tracking import TrackerSettings
 
     tracking = TrackerSettings(max_missed=int(values["tracking.max_missed"]), gate=float(values["tracking.gate"]),
                                smoothing=float(values["tracking.smoothing"]))
@@ -455,8 +480,8 @@ def output_settings(values: Mapping[str, Any]) -> OutputSettings:
 
 def estimator_settings(values: Mapping[str, Any]) -> Any:
     """``EstimatorSettings`` of the estimator parameters in ``values`` (ParameterError if invalid)."""
-    from ..pipeline import EstimatorSettings
-    from ..refine import RefineSettings
+    from ..inference.pipeline import EstimatorSettings
+    from ..inference.refine import RefineSettings
 
     validate_estimator(values)
     try:

@@ -3,7 +3,8 @@
 ``segmentation_format`` chooses what arrives on the ``segmentation`` topic (synchronised with
 colour, depth and camera_info like any input):
 
-* ``instance_segmentation``: ``dualposenet_ros/InstanceSegmentation`` (label image + NOCS class ids);
+* ``instance_segmentation``: ``dualposenet_ros/InstanceSegmentation`` (label image, NOCS class ids
+  and optional class names);
 * ``detections_masks``: ``vision_msgs/Detection2DArray`` (what ultralytics_ros and Isaac ROS
   segmenters publish), its masks on ``segmentation/masks`` (``sensor_msgs/Image``, same stamp):
   either one mono8 image per detection, in the order of the detections (nonzero = inside), or a
@@ -13,10 +14,13 @@ colour, depth and camera_info like any input):
   another size).
 
 Segmenters name classes their own way (COCO says ``cup``): ``class_map`` maps their class names or
-ids (as text) to the six categories; the category names map to themselves. Detections whose class
-is not in the map are skipped and reported as the issue ``unmapped_class`` (counted in diagnostics).
-Every format yields :class:`~dualposenet_ros.estimates.InstanceInput` with ``instance_id`` = the
-1-based index of the detection, so the same scene gives the same estimates in every format.
+ids (as text) to the six categories, in every format; the category names map to themselves, and an
+``InstanceSegmentation`` class id without a name or map entry is the NOCS id it is by definition.
+Detections whose class is not in the map are skipped and reported as the issue ``unmapped_class``
+(counted in diagnostics). Every format yields :class:`~dualposenet_ros.core.estimates.InstanceInput`
+with ``instance_id`` = the 1-based index of the detection, so the same scene gives the same
+estimates in every format. Of more than ``max_instances`` instances the largest masks are kept
+(:func:`keep_largest`, one rule for every format).
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..categories import CATEGORIES, class_id as category_id
-from ..estimates import InstanceInput
-from .conversions import LABEL_ENCODINGS, InputError, InputIssue, _image_array, instances_from_segmentation
+from ..core.categories import CATEGORIES, category_name, class_id as category_id
+from ..core.estimates import InstanceInput
+from .conversions import LABEL_ENCODINGS, InputError, InputIssue, image_array
 
 __all__ = [
     "DEFAULT_CLASS_MAP",
@@ -41,7 +45,9 @@ __all__ = [
     "MaskStore",
     "InstanceReader",
     "instances_from_detections",
+    "instances_from_segmentation",
     "instances_from_yolo",
+    "keep_largest",
     "is_label_image",
     "parse_class_map",
     "segmentation_type",
@@ -55,6 +61,7 @@ DEFAULT_CLASS_MAP = "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: ca
 """``class_map`` default: COCO and common detector names -> categories (category names map to themselves)."""
 
 Instances = tuple[tuple[InstanceInput, ...], list[InputIssue]]
+T = TypeVar("T")
 
 
 def parse_class_map(entries: str | Sequence[str]) -> dict[str, int]:
@@ -112,6 +119,101 @@ def _unmapped(index: int, name: str) -> InputIssue:
                       f"category: skipped", level="info")
 
 
+def keep_largest(items: Sequence[T], pixels: Sequence[int], max_instances: int | None) -> tuple[list[T],
+                                                                                                list[InputIssue]]:
+    """At most ``max_instances`` of ``items`` (one per instance, ``pixels`` its mask size): the
+    largest masks, in their order (equal sizes: the first); the rest is the issue ``too_many_instances``."""
+    if max_instances is None or len(items) <= max_instances:
+        return list(items), []
+    kept = sorted(sorted(range(len(items)), key=lambda k: (-int(pixels[k]), k))[:max_instances])
+    skipped = len(items) - max_instances
+    issue = InputIssue("too_many_instances", f"segmentation has {len(items)} usable instances, more than "
+                       f"max_instances = {max_instances}: the {max_instances} largest masks are estimated, "
+                       f"{skipped} skipped", count=skipped)
+    return [items[k] for k in kept], [issue]
+
+
+# -- instance_segmentation ------------------------------------------------------------------------------
+
+
+def _segmentation_class(index: int, name: str, class_id: int, class_map: dict[str, int]) -> tuple[int | None,
+                                                                                                  InputIssue | None]:
+    """The category id of ``InstanceSegmentation`` entry ``index`` (0-based), or the issue that skips it:
+    its name through ``class_map`` when it has one (which must agree with a NOCS class id), else its
+    id through ``class_map``, else the NOCS id it is by definition."""
+    label = index + 1
+    by_id = _lookup(class_map, class_id)
+    nocs = 1 <= class_id <= len(CATEGORIES)
+    if not name:
+        if by_id is not None or nocs:
+            return (by_id if by_id is not None else class_id), None
+        return None, InputIssue("unknown_class_id", f"instance {label} has class id {class_id}, not one of "
+                                f"1..{len(CATEGORIES)} ({', '.join(CATEGORIES)}) nor in class_map: skipped")
+    by_name = _lookup(class_map, name)
+    if by_name is None:
+        return None, _unmapped(label, name)
+    if by_id is None and nocs and class_id != by_name:
+        return None, InputIssue("class_name_mismatch", f"instance {label} has class name {name!r} but class id "
+                                f"{class_id} is {category_name(class_id)!r}: skipped")
+    return by_name, None
+
+
+def instances_from_segmentation(msg: Any, shape: tuple[int, int], class_map: dict[str, int],
+                                max_pixels: int | None = None, max_instances: int | None = None) -> Instances:
+    """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found.
+
+    An instance whose class is unknown (:func:`_segmentation_class`), with an invalid score or no
+    pixels is skipped; label values without an entry (or negative) are ignored. Of more than
+    ``max_instances`` the largest masks are kept; only their masks are made. Each of these is
+    reported as an issue. Arrays of the wrong length make the whole frame unusable."""
+    labels = image_array(msg.labels, "labels", LABEL_ENCODINGS, max_pixels)
+    if labels.shape != tuple(shape):
+        raise InputError("size_mismatch", f"label image is {labels.shape[1]}x{labels.shape[0]} but the colour image is "
+                         f"{shape[1]}x{shape[0]}")
+    class_ids = [int(value) for value in msg.class_ids]
+    count = len(class_ids)
+    names, scores = list(msg.class_names), [float(value) for value in msg.scores]
+    if names and len(names) != count:
+        raise InputError("segmentation_arrays", f"segmentation has {len(names)} class_names for {count} class_ids "
+                         "(class_names must be empty or one per instance)")
+    if scores and len(scores) != count:
+        raise InputError("segmentation_arrays", f"segmentation has {len(scores)} scores for {count} class_ids "
+                         "(scores must be empty or one per instance)")
+    issues: list[InputIssue] = []
+    labels = labels.astype(np.int64, copy=False) if labels.dtype == np.int32 else labels
+    negative = int(np.count_nonzero(labels < 0)) if labels.dtype.kind == "i" else 0
+    if negative:
+        issues.append(InputIssue("negative_label", f"label image has {negative} pixels with negative values: ignored"))
+    beyond = labels > count
+    unmatched = int(np.count_nonzero(beyond))
+    if unmatched:
+        values = np.unique(labels[beyond])
+        shown = ", ".join(str(v) for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        issues.append(InputIssue("label_without_class", f"label image has {unmatched} pixels with label values "
+                                 f"({shown}) beyond the {count} class_ids entries: ignored"))
+    inside = labels[(labels > 0) & ~beyond]
+    pixels = np.bincount(inside.ravel().astype(np.int64), minlength=count + 1) if count else np.zeros(1, np.int64)
+    usable: list[tuple[int, int, float]] = []  # (label, class id, score)
+    for index, class_id in enumerate(class_ids):
+        label = index + 1
+        category, issue = _segmentation_class(index, names[index] if names else "", class_id, class_map)
+        if category is None:
+            issues.append(issue)
+            continue
+        score = scores[index] if scores else 1.0
+        if not _check_score(score, label, category_name(category), issues):
+            continue
+        if pixels[label] == 0:
+            issues.append(InputIssue("empty_mask", f"instance {label} ({category_name(category)}) has no pixels in "
+                                     "the label image: skipped"))
+            continue
+        usable.append((label, category, score))
+    usable, too_many = keep_largest(usable, [int(pixels[label]) for label, _, _ in usable], max_instances)
+    instances = tuple(InstanceInput(mask=labels == label, class_id=category, score=score, instance_id=label)
+                      for label, category, score in usable)
+    return instances, issues + too_many
+
+
 # -- detections_masks ---------------------------------------------------------------------------------
 
 
@@ -128,7 +230,7 @@ def _detection_masks(masks: Sequence[Any], count: int, shape: tuple[int, int],
     """One boolean mask per detection from one label image or ``count`` mono8 masks."""
     arrays = []
     for mask in masks:
-        array = _image_array(mask, "mask", LABEL_ENCODINGS, max_pixels)
+        array = image_array(mask, "mask", LABEL_ENCODINGS, max_pixels)
         if array.shape != tuple(shape):
             raise InputError("size_mismatch", f"mask image is {array.shape[1]}x{array.shape[0]} but the colour image "
                              f"is {shape[1]}x{shape[0]}")
@@ -287,28 +389,13 @@ class InstanceReader:
 
     def read(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
              max_instances: int | None = None) -> Instances:
-        if self.format == "instance_segmentation":
-            return instances_from_segmentation(msg, shape, max_pixels, max_instances)
+        if self.format == "instance_segmentation":  # masks made for the kept instances only
+            return instances_from_segmentation(msg, shape, self.class_map, max_pixels, max_instances)
         if self.format == "yolo_ros":
             instances, issues = instances_from_yolo(msg, shape, self.class_map)
         else:
             count = len(msg.detections)
             masks = self.masks.take(msg.header.stamp, count, self.mask_timeout) if count else []
             instances, issues = instances_from_detections(msg, masks, shape, self.class_map, max_pixels)
-        return limit_instances(instances, issues, max_instances)
-
-
-def limit_instances(instances: tuple[InstanceInput, ...], issues: list[InputIssue],
-                    max_instances: int | None) -> Instances:
-    """At most ``max_instances`` instances: the largest masks, in detection order (as for
-    ``InstanceSegmentation``); the rest is reported as the issue ``too_many_instances``."""
-    if max_instances is None or len(instances) <= max_instances:
-        return instances, issues
-    pixels = {instance.instance_id: int(np.count_nonzero(instance.mask)) for instance in instances}
-    largest = sorted(instances, key=lambda i: (-pixels[i.instance_id], i.instance_id))[:max_instances]
-    kept = {i.instance_id for i in largest}
-    skipped = len(instances) - max_instances
-    issues = [*issues, InputIssue("too_many_instances", f"segmentation has {len(instances)} usable instances, more "
-                                  f"than max_instances = {max_instances}: the {max_instances} largest masks are "
-                                  f"estimated, {skipped} skipped", count=skipped)]
-    return tuple(i for i in instances if i.instance_id in kept), issues
+        kept, too_many = keep_largest(instances, [int(np.count_nonzero(i.mask)) for i in instances], max_instances)
+        return tuple(kept), issues + too_many

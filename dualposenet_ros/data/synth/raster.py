@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...camera import Intrinsics
+from ...core.camera import Intrinsics
 
 _EDGE_EPSILON = 1e-9
 

@@ -16,9 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ...categories import class_id as category_id
-from ...frames import public_pose_matrix
-from ...camera import Intrinsics
+from ...core.camera import Intrinsics
+from ...core.categories import class_id as category_id
+from ...core.frames import public_pose_matrix
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import HANDLE
 from .raster import rasterize

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ...categories import CATEGORIES
-from ...camera import Intrinsics
+from ...core.camera import Intrinsics
+from ...core.categories import CATEGORIES
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import rotation_y
 from .shapes import DEFAULT_STEP, ObjectModel, make_object_model

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...categories import CATEGORIES, category_name
-from ...categories import class_id as category_id
+from ...core.categories import CATEGORIES, category_name
+from ...core.categories import class_id as category_id
 from .mesh import (
     ACCENT,
     BODY,

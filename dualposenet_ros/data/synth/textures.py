@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ...categories import category_name
+from ...core.categories import category_name
 from .mesh import ACCENT, DETAIL
 
 PATTERNS: tuple[str, ...] = ("plain", "stripes", "noise", "bands")

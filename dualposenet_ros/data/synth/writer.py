@@ -30,9 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
-from ...categories import CATEGORIES, category_name
+from ...core.camera import Intrinsics
+from ...core.categories import CATEGORIES, category_name
 from .. import nocs_io
-from ...camera import Intrinsics
 from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
 from .scene import SceneSampler

@@ -4,8 +4,9 @@ On a ROS 2 installation ``message_filters``, ``tf2_ros`` and ``cv_bridge`` are i
 node uses them. Where they are not (rclpy from PyPI wheels), the modules here provide the part
 of their interface the node uses, with the same behaviour:
 
-* :mod:`.message_filters`: ``Subscriber``, ``TimeSynchronizer``, ``ApproximateTimeSynchronizer``
-  (``registerCallback``; the same matching rules, ``queue_size`` and ``slop`` semantics);
+* :mod:`.message_filters`: ``Subscriber``, ``Cache``, ``TimeSynchronizer``,
+  ``ApproximateTimeSynchronizer`` (``registerCallback``; the same lookups, matching rules,
+  ``cache_size``, ``queue_size`` and ``slop`` semantics);
 * :mod:`.tf2_ros`: ``TransformBroadcaster`` (``sendTransform``): ``tf2_msgs/msg/TFMessage`` on
   ``/tf``, like tf2_ros. It needs ``tf2_msgs`` (``tools/setup.sh`` builds it where ROS does not
   provide it);

@@ -4,6 +4,10 @@ Same interface and matching rules as the ROS 2 package for the filters the node 
 
 * :class:`Subscriber` ``(node, msg_type, topic, qos_profile=10, **kwargs)`` passes every message
   of a subscription on to the callbacks registered with :meth:`SimpleFilter.registerCallback`.
+* :class:`Cache` ``(filter, cache_size=1, allow_headerless=False)`` keeps the newest
+  ``cache_size`` messages of its input in arrival order (``cache_msgs``, with their stamps as
+  ``rclpy.time.Time`` in ``cache_times``), passes each on, and answers ``getInterval``,
+  ``getElemAfterTime``, ``getElemBeforeTime``, ``getLatestTime``, ``getOldestTime`` and ``getLast``.
 * :class:`TimeSynchronizer` ``(filters, queue_size)`` keeps, per input, up to ``queue_size``
   messages keyed by their header stamp (a newer message with the same stamp replaces the older;
   when a queue is full the message with the oldest stamp is dropped) and calls back with one
@@ -28,8 +32,9 @@ from typing import Any
 import rclpy.logging
 from rclpy.clock import ROSClock
 from rclpy.duration import Duration
+from rclpy.time import Time
 
-__all__ = ["SimpleFilter", "Subscriber", "TimeSynchronizer", "ApproximateTimeSynchronizer"]
+__all__ = ["ApproximateTimeSynchronizer", "Cache", "SimpleFilter", "Subscriber", "TimeSynchronizer"]
 
 
 def _stamp_nanoseconds(stamp: Any) -> int:
@@ -80,6 +85,66 @@ class Subscriber(SimpleFilter):
         if key == "sub":  # not yet set (during construction)
             raise AttributeError(key)
         return getattr(self.sub, key)
+
+
+class Cache(SimpleFilter):
+    """The newest ``cache_size`` messages of an input, for lookups by stamp; passes each message on."""
+
+    def __init__(self, f: Any, cache_size: int = 1, allow_headerless: bool = False) -> None:
+        super().__init__()
+        self.cache_size = cache_size
+        self.cache_msgs: list[Any] = []
+        self.cache_times: list[Time] = []
+        self.allow_headerless = allow_headerless
+        self.connectInput(f)
+
+    def connectInput(self, f: Any) -> None:  # noqa: N802 (ROS API name)
+        self.incoming_connection = f.registerCallback(self.add)
+
+    def add(self, msg: Any) -> None:
+        if _has_stamp(msg):
+            stamp = msg.header.stamp if hasattr(msg.header.stamp, "nanoseconds") else Time.from_msg(msg.header.stamp)
+        elif self.allow_headerless:
+            stamp = ROSClock().now()
+        else:
+            rclpy.logging.get_logger("message_filters_cache").warning(
+                "cannot cache a message without a header stamp while allow_headerless is False; pass "
+                "allow_headerless=True to stamp such messages with the current ROS time")
+            return
+        self.cache_times.append(stamp)
+        self.cache_msgs.append(msg)
+        if len(self.cache_msgs) > self.cache_size:  # a ring buffer: the oldest arrival goes
+            del self.cache_msgs[0]
+            del self.cache_times[0]
+        self.signalMessage(msg)
+
+    def getInterval(self, from_stamp: Time, to_stamp: Time) -> list[Any]:  # noqa: N802 (ROS API name)
+        """The cached messages stamped from ``from_stamp`` to ``to_stamp`` (inclusive), in arrival order."""
+        assert from_stamp <= to_stamp
+        return [msg for msg, time in zip(self.cache_msgs, self.cache_times) if from_stamp <= time <= to_stamp]
+
+    def getElemAfterTime(self, stamp: Time) -> Any:  # noqa: N802 (ROS API name)
+        """The first cached message (in arrival order) stamped at or after ``stamp``, or None."""
+        return next((msg for msg, time in zip(self.cache_msgs, self.cache_times) if time >= stamp), None)
+
+    def getElemBeforeTime(self, stamp: Time) -> Any:  # noqa: N802 (ROS API name)
+        """The last cached message (in arrival order) stamped at or before ``stamp``, or None."""
+        older = [msg for msg, time in zip(self.cache_msgs, self.cache_times) if time <= stamp]
+        return older[-1] if older else None
+
+    def getLatestTime(self) -> Time | None:  # noqa: N802 (ROS API name)
+        """The stamp of the last message to arrive, or None."""
+        return self.cache_times[-1] if self.cache_times else None
+
+    getLastestTime = getLatestTime  # noqa: N815 (the older, misspelt ROS API name)
+
+    def getOldestTime(self) -> Time | None:  # noqa: N802 (ROS API name)
+        """The stamp of the first cached message to arrive, or None."""
+        return self.cache_times[0] if self.cache_times else None
+
+    def getLast(self) -> Any:  # noqa: N802 (ROS API name)
+        latest = self.getLatestTime()
+        return None if latest is None else self.getElemAfterTime(latest)
 
 
 class TimeSynchronizer(SimpleFilter):

@@ -1,0 +1,1 @@
+"""Training of DualPoseNet on prepared instances (``dualposenet train``)."""
