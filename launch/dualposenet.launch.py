@@ -1,14 +1,20 @@
 """Launch the dualposenet node.
 
-    ros2 launch dualposenet_ros dualposenet.launch.py \
-        color_topic:=/camera/color/image_raw depth_topic:=/camera/aligned_depth_to_color/image_raw \
-        camera_info_topic:=/camera/color/camera_info segmentation_topic:=/segmentation device:=cuda
+    ros2 launch dualposenet_ros dualposenet.launch.py checkpoint:=/models/real275 device:=cuda \
+        color_topic:=/camera/camera/color/image_raw \
+        depth_topic:=/camera/camera/aligned_depth_to_color/image_raw \
+        camera_info_topic:=/camera/camera/color/camera_info \
+        segmentation_format:=yolo_ros segmentation_topic:=/yolo/detections
 
 Arguments: config (parameter file, default the package's config/dualposenet.yaml), namespace,
-color_topic, depth_topic, camera_info_topic, segmentation_topic (remaps of the node's inputs
-color/image, depth/image, color/camera_info, segmentation), device (auto/cpu/cuda), refine
-(none/encoder/feature), use_sim_time, log_level. device and refine override the config file.
-Unless FASTDDS_DEFAULT_PROFILES_FILE is set, the package's Fast DDS profile for large images is used.
+log_level, and one per common setting (dualposenet_ros/ros/launch_arguments.py; `ros2 launch
+dualposenet_ros dualposenet.launch.py --show-args` lists them): the input topics (color_topic,
+depth_topic, camera_info_topic, segmentation_topic, masks_topic), checkpoint, device, precision,
+backend, threads, segmentation_format, class_map, refine, sync_mode, sync_window, sync_queue_size, sync_slop,
+frame_prefix, use_sim_time. Left empty they change nothing (the parameter file's value holds);
+given, they override it. In a namespace the node's topics, and by default its TF frames
+(frame_prefix is resolved in the namespace), are its own. Unless FASTDDS_DEFAULT_PROFILES_FILE is
+set, the package's Fast DDS profile for large images is used.
 """
 
 from launch import LaunchDescription
@@ -19,49 +25,39 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from dualposenet_ros.ros.dds_profile import launch_actions
+from dualposenet_ros.ros.launch_arguments import NODE_ARGUMENTS, node_parameters, node_remappings
 
 ARGUMENTS = (
     ("config", PathJoinSubstitution([FindPackageShare("dualposenet_ros"), "config", "dualposenet.yaml"]),
      "Parameter file of the node."),
-    ("namespace", "", "Namespace of the node (its outputs become <namespace>/dualposenet/...)."),
-    ("color_topic", "color/image", "Colour image input (rgb8 or bgr8)."),
-    ("depth_topic", "depth/image", "Depth image registered to the colour camera (16UC1 mm or 32FC1 m)."),
-    ("camera_info_topic", "color/camera_info", "CameraInfo of the colour camera."),
-    ("segmentation_topic", "segmentation", "dualposenet_ros/InstanceSegmentation of the colour image."),
-    ("device", "auto", "Inference device: auto, cpu, cuda or cuda:N."),
-    ("refine", "none", "Test-time refinement: none, encoder or feature (changeable later with ros2 param set)."),
-    ("use_sim_time", "false", "Use the /clock topic (bag playback, simulation)."),
+    ("namespace", "", "Namespace of the node: its topics (inputs too) and TF frames become its own."),
     ("log_level", "info", "Logging level of the node."),
 )
 
-REMAPS = (
-    ("color/image", "color_topic"),
-    ("depth/image", "depth_topic"),
-    ("color/camera_info", "camera_info_topic"),
-    ("segmentation", "segmentation_topic"),
-)
-"""(input topic of the node, launch argument giving its remap)."""
 
-
-def generate_launch_description() -> LaunchDescription:
-    arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
-                 for name, default, description in ARGUMENTS]
-    node = Node(
+def node_action(context: object) -> list:
+    """The node, with the settings of the arguments given on top of the parameter file."""
+    given = {argument.name: LaunchConfiguration(argument.name).perform(context) for argument in NODE_ARGUMENTS}
+    # Text stays text (launch would read 'cup: mug' or '1e-3' as YAML); numbers and booleans are typed already.
+    overrides = {name: ParameterValue(value, value_type=str) if isinstance(value, str) else value
+                 for name, value in node_parameters(given).items()}
+    return [Node(
         package="dualposenet_ros",
         executable="dualposenet_node",
         name="dualposenet",
         namespace=LaunchConfiguration("namespace"),
         output="screen",
         emulate_tty=True,
-        parameters=[
-            LaunchConfiguration("config"),
-            {
-                "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
-                "refine.mode": ParameterValue(LaunchConfiguration("refine"), value_type=str),
-                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
-            },
-        ],
-        remappings=[(topic, LaunchConfiguration(argument)) for topic, argument in REMAPS],
+        parameters=[LaunchConfiguration("config"), overrides],
+        remappings=node_remappings(given),
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-    )
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    arguments = [DeclareLaunchArgument(name, default_value=default, description=description)
+                 for name, default, description in ARGUMENTS]
+    arguments += [DeclareLaunchArgument(argument.name, default_value="", description=argument.help)
+                  for argument in NODE_ARGUMENTS]
+    node = OpaqueFunction(function=node_action)  # reads the arguments once they are known
     return LaunchDescription([*arguments, OpaqueFunction(function=launch_actions), node])

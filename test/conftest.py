@@ -8,7 +8,10 @@ import itertools
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +57,8 @@ os.environ["ROS_DOMAIN_ID"] = str(_BASE_DOMAIN)  # this process's own rclpy use
 # The package's Fast DDS profile for large images, as its executables use it: this process's
 # participants and every child the tests start (unless the user chose a profile).
 from dualposenet_ros.ros.dds_profile import use_shipped_profile  # noqa: E402 (after the environment above)
+from dualposenet_ros.ros_tools.processes import ros_environment  # noqa: E402
+from ros_support import processes_in_domain  # noqa: E402 (test/ is on the path from here)
 
 use_shipped_profile()
 
@@ -64,28 +69,12 @@ def _python_path(env: dict[str, str]) -> str:
     return os.pathsep.join(filter(None, [str(TEST_DIR), str(TEST_DIR.parent), env.get("PYTHONPATH")]))
 
 
-def _domain_in_use(domain: int) -> bool:
-    """Whether another process still runs with ``ROS_DOMAIN_ID=domain``: one an earlier test left
-    behind (still exiting, say) would answer a new test's camera as its subscriber."""
-    needle = f"ROS_DOMAIN_ID={domain}".encode()
-    proc = Path("/proc")
-    for entry in proc.iterdir() if proc.is_dir() else ():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _next_domain() -> int:
     """The next domain of this session's block (not the block's first, this process's own) that no
     other process uses any more; domains are reused only once their processes are gone."""
     for _ in range(_DOMAIN_BLOCK):
         domain = _BASE_DOMAIN + next(_domains) % _DOMAIN_BLOCK
-        if domain != _BASE_DOMAIN and not _domain_in_use(domain):
+        if domain != _BASE_DOMAIN and not processes_in_domain(domain):
             return domain
     raise RuntimeError(f"every DDS domain of {_BASE_DOMAIN + 1}..{_BASE_DOMAIN + _DOMAIN_BLOCK - 1} is still used by "
                        "processes earlier tests started: they did not stop")
@@ -97,56 +86,67 @@ def ros_domain_id() -> int:
     return _next_domain()
 
 
+def _ros_env(domain: int) -> dict[str, str]:
+    """The environment the package gives its ROS processes (loopback-only discovery, ``domain``,
+    the Fast DDS profile, passive OpenMP waiting), with this checkout first on the Python path."""
+    env = ros_environment(domain)
+    env["PYTHONPATH"] = _python_path(env)
+    return env
+
+
+@contextmanager
+def _rclpy_context(domain: int) -> Iterator[Any]:
+    """An initialised rclpy context on ``domain``, shut down afterwards."""
+    from ros_support import require_rclpy
+
+    rclpy = require_rclpy()
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        yield context
+    finally:
+        if context.ok():
+            rclpy.shutdown(context=context)
+
+
 @pytest.fixture
 def ros_env(ros_domain_id: int) -> dict[str, str]:
     """Environment for ROS subprocesses of this test: loopback-only discovery, its own domain."""
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = str(ros_domain_id)
-    env["PYTHONPATH"] = _python_path(env)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return _ros_env(ros_domain_id)
 
 
 @pytest.fixture(scope="module")
 def module_ros_env() -> dict[str, str]:
     """:func:`ros_env` for a module whose tests share one node (its own domain)."""
-    env = dict(os.environ)
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["ROS_DOMAIN_ID"] = str(_next_domain())
-    env["PYTHONPATH"] = _python_path(env)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return _ros_env(_next_domain())
 
 
 @pytest.fixture(scope="module")
-def module_rclpy_context(module_ros_env: dict[str, str]):
+def module_rclpy_context(module_ros_env: dict[str, str]) -> Iterator[Any]:
     """An rclpy context on the domain of :func:`module_ros_env`, shared by the module's tests."""
-    from ros_support import require_rclpy
-
-    rclpy = require_rclpy()
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=int(module_ros_env["ROS_DOMAIN_ID"]))
-    try:
+    with _rclpy_context(int(module_ros_env["ROS_DOMAIN_ID"])) as context:
         yield context
-    finally:
-        if context.ok():
-            rclpy.shutdown(context=context)
 
 
 @pytest.fixture
-def rclpy_context(ros_domain_id: int):
+def rclpy_context(ros_domain_id: int) -> Iterator[Any]:
     """An initialised rclpy context on this test's domain, shut down afterwards."""
-    from ros_support import require_rclpy
-
-    rclpy = require_rclpy()
-    context = rclpy.context.Context()
-    rclpy.init(context=context, domain_id=ros_domain_id)
-    try:
+    with _rclpy_context(ros_domain_id) as context:
         yield context
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models on a shared machine: torch's intra-op threads only oversubscribe the cores (about
+    ten times slower on two). A module opts in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
     finally:
-        if context.ok():
-            rclpy.shutdown(context=context)
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(params=[pytest.param("dualposenet_ros.ros.compat.message_filters", id="fallback"),
@@ -163,4 +163,3 @@ def mf(request):
     if request.param == "message_filters":
         return require_distribution_library("message_filters")
     return importlib.import_module(request.param)
-

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from dualposenet_ros.core.config import ModelConfig
-from ros_support import require_modules
+from ros_support import require_modules, spin_until
 from dualposenet_ros.model.preprocess import Intrinsics
 
 if TYPE_CHECKING:
@@ -202,6 +202,16 @@ def make_frame(seconds: float = 1.0, *, width: int = 64, height: int = 48, objec
 # -- the test side of a node test: publishes inputs, records outputs ------------------------------
 
 
+def small_synthetic_frame(seed: int = 3, size: tuple[int, int] = (160, 120)) -> Any:
+    """A rendered synthetic scene (``dualposenet_ros.data.synth.Frame``) in the synthetic camera's intrinsics."""
+    from dualposenet_ros.data.synth import SceneSampler, render_scene
+    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
+
+    intrinsics = camera_intrinsics(*size)
+    scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
+    return render_scene(scene, intrinsics, size)
+
+
 class Probe:
     """A node in the test process that publishes the node's inputs and records all its outputs."""
 
@@ -243,14 +253,7 @@ class Probe:
                 publisher.publish(msg)
 
     def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            self.executor.spin_once(timeout_sec=0.05)
-        return condition()
+        return spin_until(self.node, self.executor, condition, timeout)
 
     def objects_at(self, seconds: float) -> Any:
         """The ObjectPoseArray stamped ``seconds``, or None."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,6 +79,24 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> str:
             process.kill()
     output, _ = process.communicate()
     return output or ""
+
+
+def processes_in_domain(domain: int) -> list[str]:
+    """Command lines of the processes other than this one that run with ``ROS_DOMAIN_ID=domain``
+    (Linux /proc; none elsewhere). A test's domain is its own (conftest.py), so any such process is
+    one the test started and left behind: it would answer a later test's camera as its subscriber."""
+    needle = f"ROS_DOMAIN_ID={domain}".encode()
+    proc = Path("/proc")
+    found = []
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return found
 
 
 def spin_until(node: Any, executor: Any, condition: Callable[[], bool], timeout: float) -> bool:

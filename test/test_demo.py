@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,37 +16,14 @@ import numpy as np
 import pytest
 
 from dualposenet_ros.evaluation.scoring import PoseRecord
-from ros_support import require_rclpy
+from ros_support import processes_in_domain, require_rclpy
 
 SMALL = ["--width", "320", "--height", "240"]
 
 
 def demo(args: list[str], env: dict[str, str], timeout: float = 150) -> subprocess.CompletedProcess:
-    env = {**env, "DUALPOSENET_TEST_RUN": os.environ["DUALPOSENET_TEST_RUN"]}
     return subprocess.run([sys.executable, "-m", "dualposenet_ros.cli", "demo", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
-
-
-# Every process this test session starts inherits this marker, so a leftover is told apart from
-# another session's process that happens to use the same ROS domain.
-RUN_MARKER = f"DUALPOSENET_TEST_RUN={uuid.uuid4().hex}"
-os.environ["DUALPOSENET_TEST_RUN"] = RUN_MARKER.partition("=")[2]
-
-
-def processes_in_domain(domain: int) -> list[str]:
-    """Command lines of the processes this test session started (other than this one) that still
-    run in ROS domain ``domain``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if f"ROS_DOMAIN_ID={domain}".encode() in environ and RUN_MARKER.encode() in environ:
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-        except OSError:
-            continue
-    return found
 
 
 def estimates_by_stamp(out: Path) -> dict[int, list[dict]]:
@@ -204,20 +180,30 @@ def test_demo_rejects_a_missing_checkpoint_before_starting_anything(tmp_path: Pa
 
 
 @pytest.mark.timeout(180)
-def test_node_benchmark_measures_latency_and_throughput(tmp_path: Path, ros_domain_id):
+def test_node_benchmark_measures_latency_and_throughput(tmp_path: Path, ros_domain_id, monkeypatch):
     require_rclpy()
     from ros_node_support import write_tiny_checkpoint
 
     from dualposenet_ros.ros_tools.node_benchmark import run_node_benchmark
 
-    args = argparse.Namespace(checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny")), device="cpu", repeats=1,
+    for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):  # --library configures this process as the node does
+        monkeypatch.delenv(name, raising=False)
+    args = argparse.Namespace(checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny")), device="cpu", repeats=2,
                               json=tmp_path / "node.json", refine=["none", "feature"], preset="compact",
-                              node_instances=(1, 3), node_size=(160, 120), domain_id=ros_domain_id)
+                              node_instances=(1, 3), node_size=(160, 120), domain_id=ros_domain_id, library=True,
+                              threads=1)
     assert run_node_benchmark(args) == 0
-    rows = json.loads((tmp_path / "node.json").read_text())["node_benchmark"]["rows"]
+    report = json.loads((tmp_path / "node.json").read_text())["node_benchmark"]
+    rows = report["rows"]
     assert [(r["refine"], r["requested_instances"]) for r in rows] == [
         ("none", 1), ("none", 3), ("feature", 1), ("feature", 3)]
     for row in rows:
         assert row["device"] == "cpu" and row["instances"] >= 1
         assert 0 < row["latency_median_ms"] < 60_000 and row["frames_estimated"] >= 1
+        # The library on the same frames, one call per timed node frame, and on the benchmark's frame.
+        assert len(row["library_ms_samples"]) == len(row["latency_ms_samples"]) == 2
+        assert row["library_ms"] > 0 and row["library_benchmark_frame_ms"] > 0 and row["mask_pixels"] > 0
+        assert row["stages_ms"]["inference"] > 0 and row["node_inference_ms"] > 0  # the latter: library's turns
+    assert report["threads"] == 1 and report["library"][0]["threads"] == 1
+    assert report["library"][0]["omp_wait_policy"] == "PASSIVE"
     assert not processes_in_domain(ros_domain_id)

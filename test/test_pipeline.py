@@ -131,9 +131,16 @@ def test_bad_frames_raise_clear_errors():
     with pytest.raises(ValueError, match="mask"):
         FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(np.zeros((3, 3), bool), 1),))
     with pytest.raises(ValueError, match="unknown class id"):
-        FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(frame.instances[0].mask, 9),))
+        FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(frame.instances[0].mask, 0),))
     with pytest.raises(ValueError, match="refine mode"):
         EstimatorSettings(refine="sometimes")
+
+
+def test_class_ids_beyond_the_models_categories_are_refused(estimator):
+    """The estimator knows its model's categories: the shipped one the NOCS six, so class 7 is unknown."""
+    frame = make_frame(1)
+    with pytest.raises(ValueError, match=r"unknown class id 7 .*1\.\.6 \(bottle"):
+        estimator.estimate(FrameInput(frame.rgb, frame.depth, INTRINSICS, (InstanceInput(frame.instances[0].mask, 7),)))
 
 
 def test_cpu_and_batched_spherical_maps_agree(estimator):

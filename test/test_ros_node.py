@@ -394,8 +394,9 @@ def test_real_pipeline_with_config_file_and_approximate_sync(ros_env, rclpy_cont
         result = probe.wait_for_objects(1.0, timeout=90, republish=frame(1.0))
         assert node.poll() is None
         _assert_objects(result, 1.0)
+        # frame_prefix obj_ is resolved in the node's namespace /robot, like a relative topic name.
         assert probe.spin_until(lambda: probe.transforms_at(1.0).keys() == {
-            (FRAME_ID, f"obj_{_tf_name(o)}") for o in result.objects}, 10)
+            (FRAME_ID, f"robot/obj_{_tf_name(o)}") for o in result.objects}, 10)
         assert_tf_publisher(probe.node, "dualposenet")
     finally:
         probe.close()

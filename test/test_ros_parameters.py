@@ -71,23 +71,36 @@ def test_defaults_validate():
 def test_every_problem_is_listed_by_name():
     from dualposenet_ros.ros.parameters import ParameterError, validate
 
-    bad = _values(device="gpu", sync__mode="nearest", sync__slop=0.0, sync__queue_size=0, frame_prefix="/abs",
+    bad = _values(device="gpu", sync__mode="nearest", sync__slop=0.0, sync__queue_size=0, frame_prefix="//abs",
                   marker_lifetime=-1.0, max_image_pixels=0, refine__mode="both", min_points=-1, passes=0,
                   refine__feature__learning_rate=0.0, warning_period=0.0, seed=-1, refine__encoder__iterations=20000,
                   refine__feature__threshold=float("nan"), max_instances=0, refine__time_budget=-1.0,
-                  checkpoint="/nonexistent/model")
+                  checkpoint="/nonexistent/model", threads=-1)
     with pytest.raises(ParameterError) as error:
         validate(bad)
     message = str(error.value)
     for text in ["device must be auto, cpu, cuda or cuda:N, got 'gpu'", "sync.mode must be exact or approximate",
-                 "sync.slop must be in [1e-06, 10]", "sync.queue_size must be in [1, 1000]", "frame_prefix must not "
-                 "start with '/'", "marker_lifetime", "max_image_pixels", "refine.mode must be none or encoder or "
-                 "feature, got 'both'", "min_points must be in [0, 1e+06]", "passes must be in [1, 10]",
+                 "sync.slop must be in [1e-06, 10]", "sync.queue_size must be in [1, 1000]", "frame_prefix may only "
+                 "contain letters, digits and _ . / - (and not start with '//'), got '//abs'", "marker_lifetime",
+                 "max_image_pixels", "refine.mode must be none or encoder or feature, got 'both'",
+                 "min_points must be in [0, 1e+06]", "passes must be in [1, 10]",
                  "refine.feature.learning_rate must be in [1e-09, 1]", "warning_period", "seed must be in [0, ",
                  "refine.encoder.iterations must be in [0, 1000], got 20000", "refine.feature.threshold must be a "
                  "finite number", "max_instances must be in [1, 1000]", "refine.time_budget must be in [0, 3600]",
-                 "checkpoint '/nonexistent/model' not found"]:
+                 "checkpoint '/nonexistent/model' not found", "threads must be in [0, 1024], got -1"]:
         assert text in message, text
+
+
+def test_frame_prefix_is_resolved_in_the_namespace_like_a_topic_name():
+    """Two nodes in two namespaces publish distinct TF frames by default; '/' opts out."""
+    from dualposenet_ros.ros.parameters import resolved_frame_prefix, validate
+
+    assert validate(_values(frame_prefix="/dualposenet/")).frame_prefix == "/dualposenet/"
+    assert [resolved_frame_prefix("dualposenet/", namespace) for namespace in ("/", "/left", "/robot/right/")] == [
+        "dualposenet/", "left/dualposenet/", "robot/right/dualposenet/"]
+    assert resolved_frame_prefix("", "/left") == "left/"
+    assert [resolved_frame_prefix(prefix, "/left") for prefix in ("/dualposenet/", "/", "/obj_")] == [
+        "dualposenet/", "", "obj_"]
 
 
 def test_depth_range_must_be_ordered():

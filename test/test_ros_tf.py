@@ -123,3 +123,31 @@ def test_node_without_tf_libraries_logs_an_error_and_runs_with_tf_disabled(rclpy
         node.destroy_node()
     log = capfd.readouterr().err
     assert TF_DISABLED in log and "TF disabled" in log, log
+
+
+@pytest.mark.timeout(120)
+def test_a_namespaced_node_publishes_its_own_tf_frames(rclpy_context):
+    """In namespace /left the default frame_prefix gives left/dualposenet/<category>_<id>, not the
+    frames a node in the root namespace publishes."""
+    require_rclpy()
+    from rclpy.parameter import Parameter
+
+    from dualposenet_ros.ros.node import DualPoseNetNode
+    from ros_node_support import tiny_estimator
+
+    inputs = ("/left/color/image", "/left/depth/image", "/left/color/camera_info", "/left/segmentation")
+    probe = Probe(rclpy_context, node_namespace="/left/dualposenet", input_topics=inputs)
+    overrides = [Parameter(name, value=value) for name, value in reliable_input_overrides("/left").items()]
+    node = DualPoseNetNode(estimator=tiny_estimator(), context=rclpy_context, namespace="/left",
+                           parameter_overrides=overrides)
+    probe.executor.add_node(node)
+    try:
+        assert node.frame_prefix == "left/dualposenet/"
+        result = probe.wait_for_objects(1.0, timeout=30, republish=make_frame(1.0))
+        assert result is not None and [o.category for o in result.objects] == ["mug", "bowl"]
+        assert probe.spin_until(lambda: len(probe.transforms_at(1.0)) == 2, 10), probe.transforms
+        assert sorted(child for _, child in probe.transforms_at(1.0)) == sorted(
+            f"left/dualposenet/{o.category}_{o.track_id or o.instance_id}" for o in result.objects)
+    finally:
+        probe.close()
+        node.destroy_node()

@@ -9,6 +9,7 @@ requirements/ros-pip.txt, which the README's robot section installs.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,16 @@ def _names(path: Path) -> set[str]:
     return {line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
 
 
+def _snapshot_tool() -> Any:
+    """tools/rosdistro_snapshot.py, which writes the snapshot: it and this test read package.xml alike."""
+    spec = importlib.util.spec_from_file_location("rosdistro_snapshot", REPO / "tools" / "rosdistro_snapshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def manifest_keys() -> list[str]:
-    return sorted(set(re.findall(r"<(?:\w+_)?depend>\s*([^<\s]+)\s*<", (REPO / "package.xml").read_text())))
+    return _snapshot_tool().manifest_keys(REPO / "package.xml")
 
 
 def resolve_rule(rule: Any, codename: str) -> tuple[str, list[str]] | None:

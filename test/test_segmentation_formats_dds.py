@@ -82,7 +82,7 @@ def _run_format(context: Any, ros_env: dict[str, str], segmentation_format: str,
     camera = start_python(["-m", "dualposenet_ros.ros_tools.synthetic_camera", *ros_args({
         "width": SIZE[0], "height": SIZE[1], "rate": RATE, "seed": SEED, "frames": FRAMES, "wait_for_subscribers": 1,
         "segmentation_format": segmentation_format, "detection_masks": masks})],
-        {"OMP_WAIT_POLICY": "PASSIVE", **ros_env})
+        ros_env)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not (len(truth) == FRAMES and set(truth) <= set(objects)):

@@ -9,16 +9,8 @@ import threading
 import numpy as np
 import pytest
 
+from ros_node_support import small_synthetic_frame
 from ros_support import require_modules, require_rclpy
-
-
-def _small_frame(seed: int = 3, size=(160, 120)):
-    from dualposenet_ros.data.synth import SceneSampler, render_scene
-    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
-
-    intrinsics = camera_intrinsics(*size)
-    scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
-    return render_scene(scene, intrinsics, size)
 
 
 def _read(frame, segmentation_format: str, label_masks: bool = False, max_instances: int | None = None):
@@ -39,7 +31,7 @@ def _read(frame, segmentation_format: str, label_masks: bool = False, max_instan
 def frame():
     require_rclpy()
     require_modules("vision_msgs.msg", "yolo_msgs.msg")
-    frame = _small_frame()
+    frame = small_synthetic_frame()
     assert len(frame.instances) >= 3
     return frame
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ros_node_support import small_synthetic_frame
 from ros_support import require_rclpy, spin_for, spin_until, start_python, stop
 
 FRAME_ID = "camera_color_optical_frame"
@@ -24,15 +25,6 @@ INPUT_TOPICS = {"color": "/color/image", "depth": "/depth/image", "camera_info":
 
 def _stamp(msg: Any) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-def _small_frame(seed: int = 3, size=(160, 120)):
-    from dualposenet_ros.data.synth import SceneSampler, render_scene
-    from dualposenet_ros.ros_tools.synthetic_camera import camera_intrinsics
-
-    intrinsics = camera_intrinsics(*size)
-    scene = SceneSampler(intrinsics=intrinsics, image_size=size).sample(np.random.default_rng(seed))
-    return render_scene(scene, intrinsics, size)
 
 
 # -- messages (no DDS) --------------------------------------------------------------------------
@@ -72,7 +64,7 @@ def test_frame_messages_share_one_header_and_carry_the_ground_truth():
     from dualposenet_ros.evaluation.scoring import PoseRecord, match
     from dualposenet_ros.ros_tools.synthetic_camera import frame_messages, pose_records
 
-    frame = _small_frame()
+    frame = small_synthetic_frame()
     assert len(frame.instances) >= 2
     stamp = Time(sec=12, nanosec=345)
     messages = frame_messages(frame, stamp)
@@ -170,9 +162,6 @@ def run_camera_and_node(ros_env: dict[str, str], rclpy_context: Any, checkpoint:
     from dualposenet_ros.msg import InstanceSegmentation, ObjectPoseArray
     from dualposenet_ros.ros_tools.processes import ros_args
 
-    # The demo's process settings (see dualposenet_ros.ros_tools.processes.ros_environment), same domain;
-    # the package's Fast DDS profile comes with ros_env (conftest.py).
-    ros_env = {"OMP_WAIT_POLICY": "PASSIVE", **ros_env}
     run = LiveRun()
     node = rclpy.create_node("synthetic_camera_test_listener", context=rclpy_context)
     if watch_inputs:
@@ -293,7 +282,7 @@ def test_ground_truth_track_ids_are_the_objects_and_differ_between_scenes():
 
     from dualposenet_ros.ros_tools.synthetic_camera import SCENE_TRACKS, frame_messages
 
-    frame = _small_frame()
+    frame = small_synthetic_frame()
     first = frame_messages(frame, Time(sec=1)).ground_truth.objects
     later = frame_messages(frame, Time(sec=2), scene=2).ground_truth.objects
     assert [o.track_id for o in first] == [int(gt.instance_id) for gt in frame.instances]

@@ -31,13 +31,7 @@ TINY_MODEL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared 2-core machine: intra-op threads only oversubscribe (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_store(root: Path, count: int, resolution: int = 16, num_points: int = 64, chunk_size: int = 5,
@@ -195,6 +189,53 @@ def test_validation_loss_logged(tmp_path):
     val = [e for e in entries if e["kind"] == "val"]
     assert len(val) == 1 and val[0]["epoch"] == 1 and np.isfinite(val[0]["val_total"])
     assert (tmp_path / "run" / "checkpoints" / "epoch_0001.safetensors").is_file()
+
+
+def test_time_limit_stops_resumably_and_the_loss_plot_follows(tmp_path):
+    """A chunk that runs out of time stops after its first step with everything saved (weights, state,
+    metrics, losses.png); --resume continues from there."""
+    from dualposenet_ros.evaluation.training_curves import plot_training_curves
+    from dualposenet_ros.training.train import PLOT_FILE
+
+    make_store(tmp_path / "store", count=14)
+    make_store(tmp_path / "val", count=6, seed=1)
+    config = write_config(tmp_path / "tiny.yaml", batch_size=4, epochs=2)
+    common = dict(data=str(tmp_path / "store"), val_data=str(tmp_path / "val"), out=str(tmp_path / "run"),
+                  config=str(config), progress=False)
+    first = train(TrainOptions(time_limit_minutes=0.0, **common))
+    assert first["step"] == 1
+    state = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)
+    assert (state["step"], state["batch_in_epoch"]) == (1, 1)
+    plot = tmp_path / "run" / PLOT_FILE
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    second = train(TrainOptions(resume=True, **common))
+    assert second["step"] == 6  # 3 steps per epoch, 2 epochs
+    kinds = [entry["kind"] for entry in read_metrics(tmp_path / "run")]
+    assert kinds.count("val") == 2 and kinds.count("train") == 6
+    assert plot.stat().st_size > 0
+    (tmp_path / "empty.jsonl").write_text("")
+    assert not plot_training_curves(tmp_path / "empty.jsonl", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_init_starts_from_given_weights_with_a_fresh_optimiser(tmp_path):
+    from dualposenet_ros.model.checkpoint import read_checkpoint_config, read_weights
+    from dualposenet_ros.cli import main
+
+    make_store(tmp_path / "store", count=8)
+    config = write_config(tmp_path / "tiny.yaml", batch_size=4, lr=0.0, lr_min=0.0)
+    train(TrainOptions(data=str(tmp_path / "store"), out=str(tmp_path / "base"), config=str(config), max_steps=2,
+                       progress=False))
+    train(TrainOptions(data=str(tmp_path / "store"), out=str(tmp_path / "tuned"), config=str(config), max_steps=1,
+                       progress=False, init=str(tmp_path / "base")))
+    base, tuned = read_weights(tmp_path / "base"), read_weights(tmp_path / "tuned")
+    assert all(torch.equal(base[key], tuned[key]) for key in base)  # lr 0: the weights it started from
+    _, metadata = read_checkpoint_config(tmp_path / "tuned")
+    assert metadata["step"] == 1 and metadata["init"] == str(tmp_path / "base")
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("feature_dim: 32", "feature_dim: 16"))
+    assert main(["train", "--data", str(tmp_path / "store"), "--out", str(tmp_path / "bad"), "--config", str(other),
+                 "--init", str(tmp_path / "base"), "--max-steps", "1", "--no-progress"]) == 2
 
 
 def test_ddp_two_processes_gloo(tmp_path):

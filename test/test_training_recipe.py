@@ -16,12 +16,7 @@ from dualposenet_ros.training.train import ResumableDistributedSampler, training
 from test_train import make_store, write_config
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _store(root: Path, dataset: str, count: int, seed: int, **kwargs) -> Path:

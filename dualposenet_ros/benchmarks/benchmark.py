@@ -45,23 +45,40 @@ INSTANCE_COUNTS = (1, 3, 6, 10)
 BATCH_SIZES = (1, 2, 4, 8, 16)
 
 
+def seconds_of(function: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call of ``function`` on ``device`` (on CUDA, the work queued before and by it is waited for)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def _timer(device: torch.device, repeats: int, warmup: int = 2) -> Callable[[Callable[[], Any]], float]:
     """Returns a function measuring the median seconds of a callable on ``device``."""
 
     def measure(function: Callable[[], Any]) -> float:
-        samples = []
-        for index in range(warmup + repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
+        for _ in range(warmup):
             function()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if index >= warmup:
-                samples.append(time.perf_counter() - start)
-        return statistics.median(samples)
+        return statistics.median(seconds_of(function, device) for _ in range(repeats))
 
     return measure
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What a report says about where it ran: the device, torch's version and threads, the GPU's or CPU's name."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
+    return {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "device_name": name}
+
+
+def write_report(report: dict[str, Any], path: Path | None) -> None:
+    """``report`` as JSON at ``path`` (its folder made), where one is given."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
 
 
 def random_cloud(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -173,9 +190,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="refinement modes to time per frame")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
-    parser.add_argument("--precision", default="fp32", choices=[p.value for p in Precision],
+    parser.add_argument("--precision", default="fp32", choices=Precision.values(),
                         help="precision of the torch backend's large linear layers (default fp32)")
-    parser.add_argument("--backend", default="torch", choices=[b.value for b in Backend],
+    parser.add_argument("--backend", default="torch", choices=Backend.values(),
                         help="inference backend of the un-refined passes (default torch)")
     parser.add_argument("--import", dest="import_preset", nargs="?", const="paper", metavar="PRESET",
                         help="time and peak memory of import-tf on a checkpoint of the official layout at this "
@@ -203,16 +220,12 @@ def run(args: argparse.Namespace) -> int:
     model = estimator.model
     report = {
         "model": name, "parameters": model.count_parameters(), "resolution": model.config.resolution,
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        **machine(device),
         "spherical_maps": bench_spherical_maps(model.config.resolution, device, args.repeats),
         "precision": estimator.precision.value, "backend": estimator.backend_name.value,
         "network_ms": bench_network(estimator, args.repeats),
         "frames": bench_frames(estimator, args.repeats, [RefineMode.parse(m) for m in args.refine]),
     }
     print(format_report(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json)
     return 0

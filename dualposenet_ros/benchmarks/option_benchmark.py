@@ -19,11 +19,8 @@ model and the same frames:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +29,18 @@ import numpy as np
 import torch
 
 from ..core.estimates import ObjectEstimate
+from ..core.frames import public_pose
 from ..inference.backends import Backend
 from ..model.precision import Precision
+from .benchmark import INSTANCE_COUNTS, benchmark_frame, machine, seconds_of, write_report
 
-__all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_difference", "run", "run_option_benchmark"]
+__all__ = ["OPTIONS", "Option", "configure_parser", "parse_option", "pose_difference", "run"]
 
-OPTIONS = ("fp32", "bf16", "int8", "onnxruntime")
-INSTANCE_COUNTS = (1, 3, 6, 10)
+OPTIONS = (*Precision.values(), Backend.ONNXRUNTIME.value)
 ACCURACY_SEED = 20261130
 MAP_KEYS = ("3D25", "3D50", "3D75", "5deg2cm", "5deg5cm", "10deg2cm", "10deg5cm")
+Pose = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""(rotation (3, 3), translation (3,) metres, size (3,) metres) of one instance."""
 
 
 @dataclass(frozen=True)
@@ -67,36 +67,44 @@ def _rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(2 * np.arcsin(min(1.0, chord))))
 
 
-def pose_difference(estimates: list[ObjectEstimate], reference: list[ObjectEstimate]) -> dict[str, float]:
-    """Largest rotation (degrees), translation (mm) and relative size difference over paired estimates."""
-    if len(estimates) != len(reference):
-        raise ValueError("pose_difference needs the same instances in both lists")
-    rotation = [_rotation_angle_deg(a.rotation, b.rotation) for a, b in zip(estimates, reference)]
-    translation = [float(np.linalg.norm(a.translation - b.translation)) * 1e3 for a, b in zip(estimates, reference)]
-    size = [float(np.max(np.abs(a.size - b.size) / np.maximum(np.abs(b.size), 1e-9))) for a, b in
-            zip(estimates, reference)]
+def _differences(poses: list[Pose], reference: list[Pose]) -> dict[str, float]:
+    """Largest rotation (degrees), translation (mm) and relative size difference over paired poses."""
+    rotation = [_rotation_angle_deg(a[0], b[0]) for a, b in zip(poses, reference)]
+    translation = [float(np.linalg.norm(a[1] - b[1])) * 1e3 for a, b in zip(poses, reference)]
+    size = [float(np.max(np.abs(a[2] - b[2]) / np.maximum(np.abs(b[2]), 1e-9))) for a, b in zip(poses, reference)]
     return {"rotation_deg_max": max(rotation, default=0.0), "rotation_deg_median": float(np.median(rotation or [0])),
             "translation_mm_max": max(translation, default=0.0), "size_rel_max": max(size, default=0.0)}
 
 
+def pose_difference(estimates: list[ObjectEstimate], reference: list[ObjectEstimate]) -> dict[str, float]:
+    """Largest rotation (degrees), translation (mm) and relative size difference over paired estimates."""
+    if len(estimates) != len(reference):
+        raise ValueError("pose_difference needs the same instances in both lists")
+    return _differences([(e.rotation, e.translation, e.size) for e in estimates],
+                        [(e.rotation, e.translation, e.size) for e in reference])
+
+
+def _result_poses(result: dict[str, Any]) -> list[Pose]:
+    """The predicted poses of a result pickle (pred_RTs with the scale folded in, pred_scales)."""
+    poses = []
+    for matrix, scales in zip(result["pred_RTs"], result["pred_scales"]):
+        rotation, translation, scale = public_pose(matrix)
+        poses.append((rotation, translation, scales * scale))
+    return poses
+
+
 def _matrix_difference(results: list[dict[str, Any]], reference: list[dict[str, Any]]) -> dict[str, float]:
-    """The same differences from result pickles (pred_RTs with the scale folded in, pred_scales)."""
-    rotation, translation, size = [], [], []
+    """The same differences from result pickles, and how many instances they cover."""
+    poses, reference_poses = [], []
     for got, ref in zip(results, reference):
-        for rt_a, rt_b, s_a, s_b in zip(got["pred_RTs"], ref["pred_RTs"], got["pred_scales"], ref["pred_scales"]):
-            scale_a, scale_b = np.linalg.norm(rt_a[:3, :3], axis=0), np.linalg.norm(rt_b[:3, :3], axis=0)
-            rotation.append(_rotation_angle_deg(rt_a[:3, :3] / scale_a, rt_b[:3, :3] / scale_b))
-            translation.append(float(np.linalg.norm(rt_a[:3, 3] - rt_b[:3, 3])) * 1e3)
-            size_a, size_b = s_a * scale_a[0], s_b * scale_b[0]
-            size.append(float(np.max(np.abs(size_a - size_b) / np.maximum(np.abs(size_b), 1e-9))))
-    return {"rotation_deg_max": max(rotation, default=0.0), "rotation_deg_median": float(np.median(rotation or [0])),
-            "translation_mm_max": max(translation, default=0.0), "size_rel_max": max(size, default=0.0),
-            "instances": len(rotation)}
+        got_poses, ref_poses = _result_poses(got), _result_poses(ref)
+        count = min(len(got_poses), len(ref_poses))
+        poses += got_poses[:count]
+        reference_poses += ref_poses[:count]
+    return {**_differences(poses, reference_poses), "instances": len(poses)}
 
 
 def _timings(estimators: dict[str, Any], repeats: int, counts: tuple[int, ...]) -> tuple[list[dict], dict]:
-    from .benchmark import benchmark_frame
-
     rng = np.random.default_rng(1)
     rows, differences = [], {}
     for count in counts:
@@ -105,13 +113,7 @@ def _timings(estimators: dict[str, Any], repeats: int, counts: tuple[int, ...]) 
         samples: dict[str, list[float]] = {name: [] for name in estimators}
         for _ in range(repeats):
             for name, estimator in estimators.items():
-                if estimator.device.type == "cuda":
-                    torch.cuda.synchronize(estimator.device)
-                start = time.perf_counter()
-                estimator.estimate(frame, refine="none")
-                if estimator.device.type == "cuda":
-                    torch.cuda.synchronize(estimator.device)
-                samples[name].append(time.perf_counter() - start)
+                samples[name].append(seconds_of(lambda: estimator.estimate(frame, refine="none"), estimator.device))
         for name in estimators:
             rows.append({"option": name, "instances": count, "ms_median": statistics.median(samples[name]) * 1e3,
                          "ms_min": min(samples[name]) * 1e3})
@@ -191,18 +193,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.options = args.options or list(OPTIONS)
-    return run_option_benchmark(args)
-
-
-def run_option_benchmark(args: argparse.Namespace) -> int:
-    """``args``: options, preset, checkpoint, device, repeats, accuracy (images), json."""
+    """``dualposenet benchmark --options``: the arguments of :func:`configure_parser`."""
     from ..core.config import get_preset
     from ..inference.pipeline import EstimatorSettings, PoseEstimator, resolve_device
     from ..model.checkpoint import load_checkpoint
     from ..model.network import DualPoseNet
 
-    options = [parse_option(name) for name in args.options]
+    options = [parse_option(name) for name in args.options or OPTIONS]
     if not options or options[0].name != "fp32":
         options = [parse_option("fp32")] + [option for option in options if option.name != "fp32"]
     device = resolve_device(args.device)
@@ -220,18 +217,15 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
         if option.precision is Precision.INT8 and device.type != "cpu":
             print(f"skipping {option.name}: int8 dynamic quantisation runs on the CPU only")
             continue
-        settings = EstimatorSettings(residual_points=getattr(args, "residual_points", 0))
+        settings = EstimatorSettings(residual_points=args.residual_points)
         estimators[option.name] = PoseEstimator(model, device, settings, precision=option.precision,
                                                 backend=option.backend)
     counts = tuple(args.instances or INSTANCE_COUNTS)
     frames, differences = _timings(estimators, max(1, args.repeats), counts)
     report: dict[str, Any] = {
-        "model": name, "parameters": model.count_parameters(), "device": str(device), "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else
-        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "model": name, "parameters": model.count_parameters(), **machine(device),
         "frames": frames, "differences": differences, "accuracy_images": args.accuracy,
-        "random": not (args.checkpoint or args.accuracy), "residual_points": getattr(args, "residual_points", 0),
+        "random": not (args.checkpoint or args.accuracy), "residual_points": args.residual_points,
     }
     try:
         import onnxruntime
@@ -243,7 +237,5 @@ def run_option_benchmark(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="dualposenet-options-") as scratch:
             report["accuracy"] = _accuracy(estimators, args.accuracy, Path(scratch))
     print(format_options(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json)
     return 0

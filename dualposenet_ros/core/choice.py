@@ -14,6 +14,11 @@ class Choice(str, Enum):
     text users type, and :meth:`parse` accepts that text in any case and with surrounding spaces."""
 
     @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """The accepted texts, in declaration order (argparse ``choices``, parameter descriptors)."""
+        return tuple(member.value for member in cls)
+
+    @classmethod
     def parse(cls: type[ChoiceT], value: ChoiceT | str) -> ChoiceT:
         if isinstance(value, cls):
             return value
@@ -22,4 +27,4 @@ class Choice(str, Enum):
             if member.value == text:
                 return member
         label = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # RefineMode -> "refine mode"
-        raise ValueError(f"{label} must be one of {', '.join(m.value for m in cls)}, got {value!r}")
+        raise ValueError(f"{label} must be one of {', '.join(cls.values())}, got {value!r}")

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from .camera import Distortion, Intrinsics
-from .categories import category_name, is_symmetric
+from .categories import NOCS_CATEGORIES, CategorySet
 from .choice import Choice
 
 
@@ -39,7 +39,7 @@ class InstanceInput:
     """One segmented instance: its mask over the image and its class."""
 
     mask: np.ndarray  # (H, W) bool
-    class_id: int  # 1..6
+    class_id: int  # 1..n of the estimator's categories (the NOCS six: 1..6)
     score: float = 1.0
     instance_id: int = 0  # label value in the segmentation input (1-based); 0 = unknown
 
@@ -64,7 +64,9 @@ class FrameInput:
             if instance.mask.shape != (height, width):
                 raise ValueError(f"mask of instance {instance.instance_id} is {instance.mask.shape}, "
                                  f"image is {(height, width)}")
-            category_name(instance.class_id)  # raises ValueError for an unknown class
+            if int(instance.class_id) < 1:  # the estimator checks the upper end against its categories
+                raise ValueError(f"unknown class id {instance.class_id} of instance {instance.instance_id}: "
+                                 "class ids start at 1")
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,17 @@ class ObjectEstimate:
     status: EstimateStatus = EstimateStatus.OK
     handle_visible: bool = True  # known for ground truth only; estimates keep the default
     track_id: int = 0  # identity across frames (dualposenet_ros.inference.tracking); 0 = not tracked
+    categories: CategorySet = NOCS_CATEGORIES
+    """The categories of the model that made the estimate (they name ``class_id``)."""
 
     @property
     def rotation_symmetric(self) -> bool:
         """Whether the rotation about the object y axis is unobservable for this object."""
-        return is_symmetric(self.class_id, self.handle_visible)
+        return self.categories.is_symmetric(self.class_id, self.handle_visible)
 
     @property
     def category(self) -> str:
-        return category_name(self.class_id)
+        return self.categories.name(self.class_id)
 
     @property
     def scale(self) -> float:

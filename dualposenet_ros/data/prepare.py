@@ -6,7 +6,8 @@ For every image of the split and every instance of its ``meta.txt`` that is pres
    coordinates ``x = coord - 0.5`` (normalised object frame, y up) at the same pixels;
 2. fit ``p ~= s R x + t`` (object to NOCS camera) with RANSAC + Umeyama
    (:func:`~dualposenet_ros.data.umeyama.ransac_umeyama`);
-3. for bottle, bowl and can, replace R by its canonical representative ``R_c``
+3. for the categories symmetric about y (bottle, bowl, can; one's own as ``dataset.json`` records),
+   replace R by its canonical representative ``R_c``
    (:func:`~dualposenet_ros.core.rotations.canonicalize_symmetric_rotation`, R_c = R Ry(a)) and rotate the
    canonical coordinates with it (``x_c = R_c^T R x``), so ``x_c = R_c^T (p - t) / s`` still holds;
 4. targets: quaternion of the camera-to-object rotation ``R_c^T`` (w >= 0); translation ``t - c``
@@ -87,6 +88,16 @@ class PrepareSettings:
     skip_models: tuple[str, ...] = SKIPPED_MODELS
     seed: int = 0
     intrinsics: tuple[float, float, float, float] = (577.5, 577.5, 319.5, 239.5)  # fx, fy, cx, cy
+    categories: tuple[tuple[str, str], ...] = ()  # (name, symmetry) per class id; empty: the NOCS six
+
+    @property
+    def category_set(self) -> Any:
+        """The dataset's :class:`~dualposenet_ros.core.categories.CategorySet`."""
+        from ..core.categories import NOCS_CATEGORIES, Category, CategorySet
+
+        if not self.categories:
+            return NOCS_CATEGORIES
+        return CategorySet(tuple(Category(name, symmetry) for name, symmetry in self.categories))
 
 
 @dataclass
@@ -138,7 +149,6 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
                      settings: PrepareSettings, extents: tuple[float, ...] | None,
                      rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
     """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
-    from ..core.categories import is_symmetric
     from ..core.rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
     from ..model.preprocess import centre, sample_point_indices, spherical_maps
     from .umeyama import ransac_umeyama
@@ -153,7 +163,7 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
 
     rotation = fit.rotation  # object -> camera
     canonical = nocs.astype(np.float64)
-    if is_symmetric(class_id):
+    if settings.category_set.is_symmetric(class_id):
         canonical_rotation = canonicalize_symmetric_rotation(rotation)
         canonical = canonical @ (canonical_rotation.T @ rotation).T  # x_c = R_c^T R x
         rotation = canonical_rotation
@@ -196,7 +206,6 @@ def _box_too_large(mask: np.ndarray, limits: tuple[int, int]) -> bool:
 
 def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> ImageResult:
     """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
-    from ..core.categories import CATEGORIES
     from ..model.preprocess import Intrinsics, backproject, normalize_rgb
     from . import nocs_io
 
@@ -226,7 +235,7 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
         if entry.class_id == 0:
             result.skips["distractor_class_0"] += 1
             continue
-        if not 1 <= entry.class_id <= len(CATEGORIES):
+        if entry.class_id not in settings.category_set:
             result.skips["unknown_class"] += 1
             continue
         instance_mask = mask == entry.instance_id
@@ -298,6 +307,19 @@ class PrepareSummary:
     image_skips: dict[str, int] = field(default_factory=dict)
 
 
+def dataset_categories(root: str | os.PathLike[str]) -> Any:
+    """The categories a synthetic dataset records in its ``dataset.json``; the NOCS six otherwise."""
+    from ..core.categories import categories_from_metadata
+
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        return categories_from_metadata(None)
+    try:
+        return categories_from_metadata(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not readable JSON: {error}") from None
+
+
 def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | os.PathLike[str], *,
             workers: int = 1, chunk_size: int = 4096, max_images: int | None = None,
             resolution: int = 64, num_points: int = 1024, obj_models: str | os.PathLike[str] | None = None,
@@ -325,8 +347,10 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         intrinsics_source = "given"
     if len(intrinsics) != 4:
         raise ValueError("intrinsics must be fx fy cx cy")
+    categories = dataset_categories(root)
     settings = PrepareSettings(
         root=str(root), dataset=dataset, split=split,
+        categories=tuple((category.name, category.symmetry) for category in categories),
         obj_models=str(obj_models if obj_models is not None else root / "obj_models"),
         resolution=int(resolution), num_points=int(num_points), ransac_threshold=float(ransac_threshold),
         ransac_iterations=int(ransac_iterations), min_inlier_ratio=float(min_inlier_ratio),
@@ -339,7 +363,7 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         images = images[: int(max_images)]
     tasks = [(index, str(record.prefix)) for index, record in enumerate(images)]
     metadata = {"settings": {k: v for k, v in asdict(settings).items() if k != "root"}, "source_root": str(root),
-                "intrinsics_source": intrinsics_source}
+                "intrinsics_source": intrinsics_source, "categories": categories.to_json()}
     skips: Counter = Counter()
     image_skips: Counter = Counter()
     size_sources: Counter = Counter()

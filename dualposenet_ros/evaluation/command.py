@@ -1,4 +1,4 @@
-"""``dualposenet evaluate RESULTS_DIR [--json FILE] [--plot FILE]``: load, evaluate, report."""
+"""``dualposenet evaluate RESULTS_DIR [--json FILE] [--plot FILE] [--categories PATH]``: load, evaluate, report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from dualposenet_ros.core.categories import NOCS_CATEGORIES, CategorySet, categories_from_metadata
 from dualposenet_ros.data.nocs_io import ResultsFormatError, read_pickle
 from dualposenet_ros.evaluation.metrics import evaluate_results, image_record
 from dualposenet_ros.evaluation.report import format_table, write_json
@@ -52,14 +53,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help=f"directory of {RESULTS_PATTERN} files")
     parser.add_argument("--json", metavar="FILE", help="write mAP and per-class metrics (in %%) as JSON")
     parser.add_argument("--plot", metavar="FILE", help="write AP curves (3D IoU, rotation, translation) as PNG")
+    parser.add_argument("--categories", metavar="PATH",
+                        help="categories of a model of one's own: its checkpoint, or the dataset folder "
+                             "(dataset.json) it was trained on (default: the NOCS six)")
+
+
+def categories_of(path: str | Path | None) -> CategorySet:
+    """The categories a checkpoint or a synthetic dataset folder records (``None``: the NOCS six)."""
+    if path is None:
+        return NOCS_CATEGORIES
+    path = Path(path)
+    if path.name == "dataset.json" or (path / "dataset.json").is_file():
+        from dualposenet_ros.data.prepare import dataset_categories
+
+        return dataset_categories(path.parent if path.name == "dataset.json" else path)
+    from dualposenet_ros.model.checkpoint import read_checkpoint_config
+
+    return categories_from_metadata(read_checkpoint_config(path)[1])
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``args.results_dir``, print the table, write the requested files; 0 on success."""
     try:
+        categories = categories_of(args.categories)
         results, sources = load_results(args.results_dir)
-        result = evaluate_results(results, sources)
-    except (FileNotFoundError, ResultsFormatError, pickle.UnpicklingError) as error:
+        result = evaluate_results(results, sources, categories)
+    except (FileNotFoundError, ResultsFormatError, pickle.UnpicklingError, ValueError,
+            RuntimeError) as error:  # RuntimeError: a checkpoint's CheckpointError
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
     print(f"{len(results)} images from {args.results_dir}")

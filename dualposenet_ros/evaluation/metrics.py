@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from dualposenet_ros.core.categories import CATEGORIES, is_symmetric
+from dualposenet_ros.core.categories import CATEGORIES, NOCS_CATEGORIES, CategorySet
 from dualposenet_ros.data.nocs_io import ResultsFormatError
 
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101)
@@ -347,9 +347,10 @@ class _Detections:
         return np.array([average_precision(row, self.num_gt) for row in ranked])
 
 
-def _add_image(record: ImageRecord, iou_acc: list[_Detections], pose_acc: list[_Detections]) -> None:
+def _add_image(record: ImageRecord, iou_acc: list[_Detections], pose_acc: list[_Detections],
+               categories: CategorySet = NOCS_CATEGORIES) -> None:
     """Match one image's predictions per category and store the hits (reference order)."""
-    for index, name in enumerate(CATEGORIES):
+    for index, category in enumerate(categories):
         class_id = index + 1
         gt_mask = record.gt_class_ids == class_id
         pred_mask = record.pred_class_ids == class_id
@@ -360,8 +361,9 @@ def _add_image(record: ImageRecord, iou_acc: list[_Detections], pose_acc: list[_
         scores = class_scores[order]
         pred_RTs, pred_scales = record.pred_RTs[pred_mask][order], record.pred_scales[pred_mask][order]
         gt_RTs = record.gt_RTs[gt_mask]
-        visibility = record.gt_handle_visibility[gt_mask] if name == "mug" else np.ones(int(gt_mask.sum()))
-        symmetric = np.array([is_symmetric(class_id, bool(v != 0)) for v in visibility], dtype=bool)
+        handled = category.symmetry == "y_without_handle"  # the mug: its handle visibility counts
+        visibility = record.gt_handle_visibility[gt_mask] if handled else np.ones(int(gt_mask.sum()))
+        symmetric = np.array([categories.is_symmetric(class_id, bool(v != 0)) for v in visibility], dtype=bool)
 
         overlaps = box_iou(pred_RTs, pred_scales, gt_RTs, record.gt_scales[gt_mask], symmetric)
         iou_pred_hit, iou_gt_hit = match_by_iou(overlaps, IOU_THRESHOLDS)
@@ -392,11 +394,13 @@ class EvaluationResult:
     iou_thresholds: np.ndarray = field(default_factory=lambda: IOU_THRESHOLDS.copy())
     degree_thresholds: np.ndarray = field(default_factory=lambda: DEGREE_THRESHOLDS.copy())
     shift_thresholds_cm: np.ndarray = field(default_factory=lambda: SHIFT_THRESHOLDS_CM.copy())
+    categories: tuple[str, ...] = CATEGORIES
+    """Category names of the rows (the NOCS six unless the results are of a model of one's own)."""
 
     @property
     def row_names(self) -> tuple[str, ...]:
         """Names of the curve rows: the categories, then ``"mean"``."""
-        return (*CATEGORIES, MEAN_ROW)
+        return (*self.categories, MEAN_ROW)
 
     def _metrics_of_row(self, row: int) -> dict[str, float]:
         iou_index = {key: int(np.argmin(np.abs(self.iou_thresholds - t))) for key, t in IOU_METRICS.items()}
@@ -407,12 +411,12 @@ class EvaluationResult:
     @property
     def map(self) -> dict[str, float]:
         """Metric -> mean AP over the six categories, in %."""
-        return self._metrics_of_row(len(CATEGORIES))
+        return self._metrics_of_row(len(self.categories))
 
     @property
     def per_class(self) -> dict[str, dict[str, float]]:
         """Category -> metric -> AP in %."""
-        return {name: self._metrics_of_row(row) for row, name in enumerate(CATEGORIES)}
+        return {name: self._metrics_of_row(row) for row, name in enumerate(self.categories)}
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract ``{"mAP": {...}, "per_class": {category: {...}}}``; NaN becomes null."""
@@ -429,18 +433,20 @@ def _with_mean(per_category: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([rows, rows.mean(axis=0, keepdims=True)])
 
 
-def evaluate_results(results: Sequence[Mapping[str, Any]], sources: Sequence[str] | None = None) -> EvaluationResult:
+def evaluate_results(results: Sequence[Mapping[str, Any]], sources: Sequence[str] | None = None,
+                     categories: CategorySet = NOCS_CATEGORIES) -> EvaluationResult:
     """Compute the NOCS metrics over per-image results dicts (``results_*.pkl`` contents).
 
     ``sources`` labels each dict in error messages (file names); defaults to ``results[i]``.
+    ``categories`` name the class ids (and say which are symmetric): the NOCS six by default.
     """
     labels = list(sources) if sources is not None else [f"results[{i}]" for i in range(len(results))]
-    iou_acc = [_Detections() for _ in CATEGORIES]
-    pose_acc = [_Detections() for _ in CATEGORIES]
+    iou_acc = [_Detections() for _ in categories]
+    pose_acc = [_Detections() for _ in categories]
     for result, label in zip(results, labels, strict=True):
         record = image_record(result, label)
         if len(record.gt_class_ids) or len(record.pred_class_ids):
-            _add_image(record, iou_acc, pose_acc)
+            _add_image(record, iou_acc, pose_acc, categories)
 
     num_pose = len(_POSE_LIMITS[0])
     iou_ap = _with_mean([acc.curve(len(IOU_THRESHOLDS)) for acc in iou_acc])
@@ -453,4 +459,5 @@ def evaluate_results(results: Sequence[Mapping[str, Any]], sources: Sequence[str
         translation_ap=pose_ap[:, n_deg : n_deg + n_shift],
         pose_ap={key: reported[:, k] for k, key in enumerate(POSE_METRICS)},
         num_images=len(results),
+        categories=categories.names,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dualposenet_ros.core.categories import CATEGORIES
 from dualposenet_ros.evaluation.metrics import METRIC_KEYS, EvaluationResult
 
 COLUMN_TITLES: dict[str, str] = {
@@ -22,7 +21,7 @@ COLUMN_TITLES: dict[str, str] = {
 
 def format_table(result: EvaluationResult) -> str:
     """Rows per category then ``mAP``, columns in the paper's order, values in % to one decimal."""
-    rows = [(name, result.per_class[name]) for name in CATEGORIES] + [("mAP", result.map)]
+    rows = [(name, result.per_class[name]) for name in result.categories] + [("mAP", result.map)]
     name_width = max(len(name) for name, _ in rows)
     widths = [max(len(COLUMN_TITLES[key]), 6) for key in METRIC_KEYS]
     header = " ".join([" " * name_width] + [COLUMN_TITLES[k].rjust(w) for k, w in zip(METRIC_KEYS, widths)])

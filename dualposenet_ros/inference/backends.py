@@ -103,6 +103,8 @@ class OnnxRuntimeBackend:
         self.device = device
         self.num_points = model.config.num_points
         options = onnxruntime.SessionOptions()
+        # As many threads as torch's passes (the node's `threads`), not ONNX Runtime's count of the machine's cores.
+        options.intra_op_num_threads = torch.get_num_threads()
         # No busy-waiting between operators: in a node the DDS and executor threads need the same cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(export_onnx(model), options, providers=_providers(device))

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.categories import NOCS_CATEGORIES, CategorySet, categories_from_metadata
 from ..core.estimates import EstimateStatus, FrameInput, ObjectEstimate, RefineMode
 from ..core.frames import FLIP_XY
 from ..core.rotations import quaternion_to_matrix
@@ -114,10 +115,12 @@ class PoseEstimator:
 
     def __init__(self, model: DualPoseNet, device: str | torch.device = "auto",
                  settings: EstimatorSettings | None = None, precision: Precision | str = Precision.FP32,
-                 backend: Backend | str = Backend.TORCH) -> None:
+                 backend: Backend | str = Backend.TORCH, categories: CategorySet = NOCS_CATEGORIES) -> None:
         """``precision`` (torch backend) and ``backend`` choose how the un-refined network passes
-        run (``backends.py``); they are fixed for the estimator's life, unlike ``settings``."""
+        run (``backends.py``); they are fixed for the estimator's life, unlike ``settings``.
+        ``categories`` are those the model was trained on: they name the class ids of the input."""
         self.device = resolve_device(device)
+        self.categories = categories
         self.model = model.to(self.device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)  # refinement optimises copies, never the model
@@ -137,8 +140,8 @@ class PoseEstimator:
             from ..models import default_checkpoint
 
             path = default_checkpoint()
-        model, _ = load_checkpoint(path)
-        return cls(model, device, settings, precision, backend)
+        model, metadata = load_checkpoint(path)
+        return cls(model, device, settings, precision, backend, categories_from_metadata(metadata))
 
     @property
     def resolution(self) -> int:
@@ -152,6 +155,10 @@ class PoseEstimator:
         ends with the best pose so far (the caller, e.g. a node shutting down, may then discard the
         frame)."""
         mode = self.settings.refine if refine is None else RefineMode.parse(refine)
+        for instance in frame.instances:
+            if instance.class_id not in self.categories:
+                raise ValueError(f"unknown class id {instance.class_id} of instance {instance.instance_id}: this model "
+                                 f"knows 1..{len(self.categories)} ({', '.join(self.categories.names)})")
         self.last_refine_stopped, self._should_stop = None, should_stop
         depth = np.where(np.isfinite(frame.depth), frame.depth, 0.0).astype(np.float32)
         observations, estimates = [], {}
@@ -279,7 +286,7 @@ class PoseEstimator:
                 instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
                 rotation=FLIP_XY @ camera_to_object[row].T, translation=FLIP_XY @ translation[row],
                 size=np.abs(size[row]), consistency_residual=float(residual[row]),
-                num_points=int(num_points[row]), refined=result.refined)
+                num_points=int(num_points[row]), refined=result.refined, categories=self.categories)
         return estimates
 
     def _too_few_points(self, index: int, frame: FrameInput, points: np.ndarray) -> ObjectEstimate:
@@ -293,7 +300,8 @@ class PoseEstimator:
         return ObjectEstimate(
             instance_id=instance.instance_id, class_id=instance.class_id, score=float(instance.score),
             rotation=np.eye(3), translation=FLIP_XY @ centroid, size=np.ones(3),
-            consistency_residual=float("nan"), num_points=len(points), status=EstimateStatus.TOO_FEW_POINTS)
+            consistency_residual=float("nan"), num_points=len(points), status=EstimateStatus.TOO_FEW_POINTS,
+            categories=self.categories)
 
 
 def mask_centroid_point(frame: FrameInput, mask: np.ndarray) -> np.ndarray:

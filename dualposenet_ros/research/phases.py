@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.camera import Intrinsics
-from ..core.categories import CATEGORIES
+from ..core.categories import NOCS_CATEGORIES, CategorySet
 from ..core.estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
 from ..core.frames import public_pose_matrix
 from ..data import nocs_io
@@ -104,13 +104,14 @@ def segmentation_files(folder: Path) -> list[Path]:
     return sorted(folder.glob(SEGMENTATION_PATTERN), key=lambda path: path.name)
 
 
-def segmentation_to_instances(segmentation: dict[str, Any]) -> tuple[tuple[InstanceInput, ...], Counter]:
-    """Instances of a segmentation result; unknown classes are skipped and counted."""
+def segmentation_to_instances(segmentation: dict[str, Any], categories: CategorySet = NOCS_CATEGORIES
+                              ) -> tuple[tuple[InstanceInput, ...], Counter]:
+    """Instances of a segmentation result; classes outside ``categories`` (the model's) are skipped and counted."""
     masks = np.asarray(segmentation["pred_masks"], dtype=bool)
     instances, skipped = [], Counter()
     for index, (class_id, score) in enumerate(zip(np.asarray(segmentation["pred_class_ids"]).reshape(-1),
                                                   np.asarray(segmentation["pred_scores"]).reshape(-1))):
-        if not 1 <= int(class_id) <= len(CATEGORIES):
+        if int(class_id) not in categories:
             skipped[f"unknown class id {int(class_id)}"] += 1
             continue
         instances.append(InstanceInput(mask=masks[:, :, index], class_id=int(class_id), score=float(score),
@@ -129,7 +130,8 @@ def read_segmentation(path: Path) -> dict[str, Any]:
     return segmentation
 
 
-def load_image(path: Path, data_root: Path, intrinsics: Intrinsics) -> LoadedImage:
+def load_image(path: Path, data_root: Path, intrinsics: Intrinsics,
+               categories: CategorySet = NOCS_CATEGORIES) -> LoadedImage:
     """Read one segmentation file and the colour and depth (metres) of the image it names."""
     segmentation = read_segmentation(path)
     bases = (Path(), data_root, data_root.parent)
@@ -147,7 +149,7 @@ def load_image(path: Path, data_root: Path, intrinsics: Intrinsics) -> LoadedIma
     if masks.size and masks.shape[:2] != depth.shape:
         raise SkippedImage("malformed segmentation file", f"pred_masks are {masks.shape[0]}x{masks.shape[1]}, "
                            f"the image {depth.shape[0]}x{depth.shape[1]}")
-    instances, skipped = segmentation_to_instances(segmentation)
+    instances, skipped = segmentation_to_instances(segmentation, categories)
     return LoadedImage(path.name, segmentation, FrameInput(rgb, depth, intrinsics, instances), skipped)
 
 
@@ -171,17 +173,18 @@ def pose_results(segmentation: dict[str, Any], instances: tuple[InstanceInput, .
     return results
 
 
-def iter_loaded(paths: list[Path], data_root: Path, intrinsics: Intrinsics,
-                workers: int) -> Iterator[tuple[Path, LoadedImage | SkippedImage]]:
+def iter_loaded(paths: list[Path], data_root: Path, intrinsics: Intrinsics, workers: int,
+                categories: CategorySet = NOCS_CATEGORIES) -> Iterator[tuple[Path, LoadedImage | SkippedImage]]:
     """Files in order with their image or why they were skipped, read ahead by ``workers`` threads (PNG
     decoding releases the GIL)."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         window = max(2, 2 * workers)
-        futures = [pool.submit(load_image, path, data_root, intrinsics) for path in paths[:window]]
+        futures = [pool.submit(load_image, path, data_root, intrinsics, categories) for path in paths[:window]]
         for position, path in enumerate(paths):
             future = futures[position]
             if position + window < len(paths):
-                futures.append(pool.submit(load_image, paths[position + window], data_root, intrinsics))
+                futures.append(pool.submit(load_image, paths[position + window], data_root, intrinsics,
+                                           categories))
             try:
                 yield path, future.result()
             except SkippedImage as skipped:
@@ -203,7 +206,7 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
     skipped: Counter = Counter()
     report = SkipReport()
     counts = Counter()
-    for path, item in tqdm(iter_loaded(paths, data_root, intrinsics, workers), total=len(paths),
+    for path, item in tqdm(iter_loaded(paths, data_root, intrinsics, workers, estimator.categories), total=len(paths),
                            desc=f"{phase} on {dataset}", unit="img"):
         if isinstance(item, SkippedImage):
             report.add(item.reason, path.name, str(item))
@@ -307,5 +310,5 @@ def run(args: argparse.Namespace) -> int:
         from ..evaluation.report import format_table
 
         results, sources = load_results(out_dir, progress=False)
-        print(format_table(evaluate_results(results, sources)))
+        print(format_table(evaluate_results(results, sources, estimator.categories)))
     return 0

@@ -16,7 +16,8 @@ Estimates are gated (``min_score``, ``max_consistency_residual``: the status say
 track ids by :class:`~dualposenet_ros.inference.tracking.Tracker` (optionally smoothed). Publishes, stamped
 with the input's stamp and frame: ``~/objects`` (``ObjectPoseArray``, every estimate),
 ``~/detections`` (``vision_msgs/Detection3DArray``, OK objects), a TF frame
-``<frame_prefix><category>_<track id>`` per OK object under the camera optical frame,
+``<frame_prefix><category>_<track id>`` per OK object under the camera optical frame (the prefix
+resolved in the node's namespace, so namespaced nodes publish distinct frames),
 ``~/markers`` (``MarkerArray``) and ``~/debug_image`` (both only while subscribed) and ``/diagnostics``.
 TF needs tf2_ros or tf2_msgs: without either the node logs an error and runs with TF disabled.
 
@@ -27,6 +28,10 @@ that arrives while another waits replaces it and is counted as dropped, so laten
 when frames come faster than the network runs. Nothing a message contains can stop the node: a bad
 frame is rejected with a rate-limited warning that says why and is counted in diagnostics.
 On shutdown (Ctrl-C) a frame in progress is abandoned: refinement stops between two iterations.
+
+CPU threads: before the model loads (the node's first import of torch), the ``threads`` parameter
+and ``OMP_WAIT_POLICY=PASSIVE`` are put in the environment (:mod:`.cpu_threads`), however the node
+was started.
 """
 
 from __future__ import annotations
@@ -46,22 +51,25 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from ..core.categories import NOCS_CATEGORIES
 from ..core.estimates import EstimateStatus
 from ..inference.tracking import Tracker, gate
 from ..inference.visualize import draw_estimates
 from . import conversions
 from .compat import is_fallback, load_message_filters, load_tf2_ros
+from .cpu_threads import apply_to_torch, configure_process, requested_threads
 from .detections import detection3d_array
 from .diagnostics import OBJECTS_SUBSCRIBERS, diagnostic_array
 from .entry_point import run_node
 from .latest_frame_slot import LatestFrameSlot
 from .node_statistics import STALE_AFTER, NodeStatistics
 from .parameters import (ESTIMATOR_PARAMETERS, OUTPUT_PARAMETERS, NodeConfig, OutputSettings, ParameterError,
-                         estimator_settings, node_parameter_table, output_settings, validate)
+                         estimator_settings, node_parameter_table, output_settings, resolved_frame_prefix, validate)
 from .rate_limited_log import RateLimitedLog
 from .stage_times import StageTimes, Stopwatch
 from .stamp_order import StampOrder
-from .segmentation_inputs import MASKS_TOPIC, InstanceReader, segmentation_type
+from .segmentation_inputs import (DEFAULT_CLASS_MAP, MASKS_TOPIC, InstanceReader, parse_class_map,
+                                  segmentation_type)
 from .segmentation_sync import SegmentationMatcher, SyncEvents
 
 if TYPE_CHECKING:
@@ -110,6 +118,9 @@ class DualPoseNetNode(Node):
     def __init__(self, *, estimator: PoseEstimator | None = None, node_name: str = NODE_NAME,
                  **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
+        # rcl has parsed the command line and parameter files; torch is not loaded yet (the
+        # parameter table imports it): the OpenMP settings must be in the environment now.
+        self.cpu_threads = configure_process(requested_threads(getattr(self, "_parameter_overrides", {})))
         self._parameter_table = node_parameter_table()
         values = self._parameter_table.declare(self)
         self.config: NodeConfig = validate(values)
@@ -122,8 +133,10 @@ class DualPoseNetNode(Node):
         self._stamp_order = StampOrder()
         self._closing = threading.Event()
 
+        self.frame_prefix = resolved_frame_prefix(self.config.frame_prefix, self.get_namespace())
         self._model_source = "injected estimator" if estimator is not None else (
             self.config.checkpoint or "shipped default")
+        apply_to_torch(self.cpu_threads)
         self.estimator = estimator if estimator is not None else self._load_estimator()
         self.estimator.settings = self._settings
 
@@ -153,8 +166,10 @@ class DualPoseNetNode(Node):
 
         self._detections_pub = self._detections_publisher() if config.publish_detections else None
         self._tracker = Tracker(self._outputs.tracking)  # used by the inference thread only
-        self._instance_reader = InstanceReader(config.segmentation_format, config.class_map,
-                                               mask_timeout=config.mask_timeout)
+        categories = getattr(self.estimator, "categories", NOCS_CATEGORIES)
+        self._instance_reader = InstanceReader(config.segmentation_format,
+                                               self._class_map(str(values["class_map"]), categories),
+                                               mask_timeout=config.mask_timeout, categories=categories)
         input_types = _input_types(config.segmentation_format)
 
         self._slot: LatestFrameSlot[tuple[Any, ...]] = LatestFrameSlot()
@@ -186,6 +201,15 @@ class DualPoseNetNode(Node):
         self.get_logger().info(self._startup_summary())
 
     # -- start-up -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _class_map(text: str, categories: Any) -> dict[str, int]:
+        """``class_map`` for the estimator's categories (validate() checked it against the checkpoint's;
+        an injected estimator may know others): the default's entries for categories it lacks are left out."""
+        try:
+            return parse_class_map(text, categories, skip_unknown_categories=text.strip() == DEFAULT_CLASS_MAP)
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
 
     def _load_estimator(self) -> Any:
         from ..inference.pipeline import PoseEstimator, resolve_device
@@ -241,7 +265,8 @@ class DualPoseNetNode(Node):
         return (f"ready: model {self._model_source} on {getattr(self.estimator, 'device', '?')}, "
                 f"refine {self.settings.refine.value}; inputs {topics}, sync {sync}, window {config.sync_window:g} s, "
                 f"queue {config.sync_queue_size}; "
-                f"TF {self._tf_state}"
+                f"TF {self._tf_state} (frames {self.frame_prefix}<category>_<id>); "
+                f"threads {self.cpu_threads.summary()}"
                 + (f"; built-in stand-ins for {', '.join(fallbacks)}" if fallbacks else ""))
 
     # -- parameters -----------------------------------------------------------------------------
@@ -405,7 +430,7 @@ class DualPoseNetNode(Node):
             self._objects_pub.publish(conversions.object_pose_array(stamp, frame_id, estimates))
             watch.lap("objects")
         if self._tf is not None:
-            transforms = conversions.transforms(stamp, frame_id, estimates, self.config.frame_prefix)
+            transforms = conversions.transforms(stamp, frame_id, estimates, self.frame_prefix)
             if transforms:
                 self._tf.sendTransform(transforms)
             watch.lap("tf")
@@ -460,6 +485,8 @@ class DualPoseNetNode(Node):
             "image sets not segmented": self._matcher.not_segmented,
             **_latency_values("segmentation latency", sync.latencies),
             "backend": f"{self.estimator.backend_name.value} {self.estimator.precision.value}",
+            "threads": _torch_threads(),
+            "OpenMP wait policy": self.cpu_threads.wait_policy,
             OBJECTS_SUBSCRIBERS: "off" if self._objects_pub is None else self._objects_pub.get_subscription_count(),
             **self.stage_times.report(),
         })
@@ -509,6 +536,13 @@ class DualPoseNetNode(Node):
 def _reliability(subscription: Any) -> str:
     """The reliability a subscription got (after qos_overrides), for the start-up line."""
     return str(subscription.qos_profile.reliability.name).lower()
+
+
+def _torch_threads() -> int:
+    """torch's intra-op thread count (what the network passes use)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _object_array_type() -> Any:

@@ -36,6 +36,7 @@ __all__ = [
     "Spec",
     "estimator_settings",
     "reliable_input_overrides",
+    "resolved_frame_prefix",
     "specs",
     "OutputSettings",
     "output_settings",
@@ -264,7 +265,19 @@ def _estimator_specs() -> tuple[Spec, ...]:
     )
 
 
-_FRAME_PATTERN = r"[A-Za-z0-9_.-][A-Za-z0-9_./-]*|"
+_FRAME_PATTERN = r"/?([A-Za-z0-9_.-][A-Za-z0-9_./-]*)?"
+
+
+def resolved_frame_prefix(prefix: str, namespace: str) -> str:
+    """The TF frame prefix of a node in ``namespace``. Like a topic name, a relative prefix is
+    resolved in the namespace (``dualposenet/`` in ``/left``: ``left/dualposenet/``), so namespaced
+    nodes publish distinct frames; a prefix starting with ``/`` is taken as it is, without the
+    ``/`` (TF frame ids have none)."""
+    if prefix.startswith("/"):
+        return prefix[1:]
+    base = namespace.strip("/")
+    return f"{base}/{prefix}" if base else prefix
+
 
 _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("checkpoint", "", "Model checkpoint (path stem, .safetensors or directory); empty = the shipped model."),
@@ -276,6 +289,9 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          choices=("fp32", "bf16", "int8")),
     Spec("backend", "torch", "Runtime of the un-refined network passes: torch or onnxruntime (float32; needs the "
          "onnxruntime package). Refinement always runs on torch.", choices=("torch", "onnxruntime")),
+    Spec("threads", 0, "CPU threads of the network passes (torch's OpenMP pool, ONNX Runtime); 0 = OMP_NUM_THREADS "
+         "when set, else the cores this process may run on (its CPU affinity). Set before torch loads, with "
+         "OMP_WAIT_POLICY=PASSIVE unless the environment chose a policy.", low=0, high=1024),
     Spec("sync.mode", "exact", "Matching of a segmentation with the images: exact (identical stamps) or "
          "approximate (the nearest image within sync.slop).", choices=("exact", "approximate")),
     Spec("sync.window", 2.0, "Seconds of colour, depth and camera_info images kept (by stamp) for a segmentation "
@@ -290,9 +306,10 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          low=0.0, high=1000.0),
     Spec("max_instances", 32, "Instances estimated per frame: the largest masks are kept, the rest counted and "
          "skipped.", low=1, high=1000),
-    Spec("frame_prefix", "dualposenet/", "Prefix of the TF frame of each object: <prefix><category>_<track id>.",
-         pattern=_FRAME_PATTERN,
-         pattern_hint="must not start with '/' and may only contain letters, digits and _ . / -"),
+    Spec("frame_prefix", "dualposenet/", "Prefix of the TF frame of each object: <prefix><category>_<track id>. "
+         "Resolved in the node's namespace like a relative topic name (in /left: left/dualposenet/); a leading '/' "
+         "ignores the namespace.", pattern=_FRAME_PATTERN,
+         pattern_hint="may only contain letters, digits and _ . / - (and not start with '//')"),
     Spec("publish.objects", True, "Publish ~/objects (ObjectPoseArray)."),
     Spec("publish.tf", True, "Broadcast a TF frame per object under the camera optical frame."),
     Spec("publish.markers", True, "Publish ~/markers (MarkerArray: boxes, axes, labels) while it has subscribers."),
@@ -422,8 +439,11 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
     """Check every value; return the read-only configuration or raise :class:`ParameterError`."""
     errors = node_parameter_table().problems(values)
     checkpoint = str(values["checkpoint"]).strip() or None
+    from ..core.categories import NOCS_CATEGORIES, categories_from_metadata
+
+    categories = NOCS_CATEGORIES  # the shipped model's
     if checkpoint is not None:
-        from ..model.checkpoint import checkpoint_files
+        from ..model.checkpoint import CheckpointError, checkpoint_files, read_checkpoint_config
 
         weights, config = checkpoint_files(Path(checkpoint).expanduser())
         missing = [str(path) for path in (weights, config) if not path.is_file()]
@@ -431,11 +451,16 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
             errors.append(f"checkpoint {checkpoint!r} not found: missing {' and '.join(missing)}")
         else:
             checkpoint = str(Path(checkpoint).expanduser())
-    from .segmentation_inputs import parse_class_map
+            try:  # the class_map maps to the categories the checkpoint was trained on
+                categories = categories_from_metadata(read_checkpoint_config(checkpoint)[1])
+            except (CheckpointError, ValueError) as error:
+                errors.append(f"checkpoint {checkpoint!r}: {error}")
+    from .segmentation_inputs import DEFAULT_CLASS_MAP, parse_class_map
 
     class_map = None
+    text = str(values["class_map"])
     try:
-        class_map = parse_class_map(str(values["class_map"]))
+        class_map = parse_class_map(text, categories, skip_unknown_categories=text.strip() == DEFAULT_CLASS_MAP)
     except ValueError as error:
         errors.append(str(error))
     if errors:

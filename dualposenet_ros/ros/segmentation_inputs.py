@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..core.categories import CATEGORIES, category_name, class_id as category_id
+from ..core.categories import NOCS_CATEGORIES, CategorySet
 from ..core.estimates import InstanceInput
 from .conversions import LABEL_ENCODINGS, InputError, InputIssue, image_array
 
@@ -64,20 +64,25 @@ Instances = tuple[tuple[InstanceInput, ...], list[InputIssue]]
 T = TypeVar("T")
 
 
-def parse_class_map(entries: str | Sequence[str]) -> dict[str, int]:
+def parse_class_map(entries: str | Sequence[str], categories: CategorySet = NOCS_CATEGORIES,
+                    skip_unknown_categories: bool = False) -> dict[str, int]:
     """``"cup: mug, 41: mug"`` (or a list of such entries) -> {"cup": 6, "41": 6}, plus each
-    category name -> its id. Keys are compared case-insensitively; raises ValueError naming the
-    first bad entry."""
-    mapping = {name: category_id(name) for name in CATEGORIES}
+    category name -> its id, for the model's ``categories``. Keys are compared case-insensitively;
+    raises ValueError naming the first bad entry. With ``skip_unknown_categories`` (the default map
+    under a model of other categories) entries naming a category the model lacks are left out."""
+    lower = {name.lower(): index + 1 for index, name in enumerate(categories.names)}
+    mapping = dict(lower)
     if isinstance(entries, str):
         entries = [entry for entry in entries.split(",") if entry.strip()]
     for entry in entries:
         key, sep, value = str(entry).rpartition(":")
         key, value = key.strip().lower(), value.strip().lower()
-        if not sep or not key or value not in CATEGORIES:
+        if sep and key and value not in lower and skip_unknown_categories:
+            continue
+        if not sep or not key or value not in lower:
             raise ValueError(f"class_map entry {entry!r} must be 'segmenter class: category' with a category among "
-                             f"{', '.join(CATEGORIES)}")
-        mapping[key] = category_id(value)
+                             f"{', '.join(categories.names)}")
+        mapping[key] = lower[value]
     return mapping
 
 
@@ -136,31 +141,33 @@ def keep_largest(items: Sequence[T], pixels: Sequence[int], max_instances: int |
 # -- instance_segmentation ------------------------------------------------------------------------------
 
 
-def _segmentation_class(index: int, name: str, class_id: int, class_map: dict[str, int]) -> tuple[int | None,
-                                                                                                  InputIssue | None]:
+def _segmentation_class(index: int, name: str, class_id: int, class_map: dict[str, int],
+                        categories: CategorySet = NOCS_CATEGORIES) -> tuple[int | None, InputIssue | None]:
     """The category id of ``InstanceSegmentation`` entry ``index`` (0-based), or the issue that skips it:
-    its name through ``class_map`` when it has one (which must agree with a NOCS class id), else its
-    id through ``class_map``, else the NOCS id it is by definition."""
+    its name through ``class_map`` when it has one (which must agree with a class id of the model's
+    ``categories``), else its id through ``class_map``, else the model's class id it is by definition."""
     label = index + 1
     by_id = _lookup(class_map, class_id)
-    nocs = 1 <= class_id <= len(CATEGORIES)
+    nocs = class_id in categories
     if not name:
         if by_id is not None or nocs:
             return (by_id if by_id is not None else class_id), None
         return None, InputIssue("unknown_class_id", f"instance {label} has class id {class_id}, not one of "
-                                f"1..{len(CATEGORIES)} ({', '.join(CATEGORIES)}) nor in class_map: skipped")
+                                f"1..{len(categories)} ({', '.join(categories.names)}) nor in class_map: skipped")
     by_name = _lookup(class_map, name)
     if by_name is None:
         return None, _unmapped(label, name)
     if by_id is None and nocs and class_id != by_name:
         return None, InputIssue("class_name_mismatch", f"instance {label} has class name {name!r} but class id "
-                                f"{class_id} is {category_name(class_id)!r}: skipped")
+                                f"{class_id} is {categories.name(class_id)!r}: skipped")
     return by_name, None
 
 
 def instances_from_segmentation(msg: Any, shape: tuple[int, int], class_map: dict[str, int],
-                                max_pixels: int | None = None, max_instances: int | None = None) -> Instances:
-    """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found.
+                                max_pixels: int | None = None, max_instances: int | None = None,
+                                categories: CategorySet = NOCS_CATEGORIES) -> Instances:
+    """Instances of an ``InstanceSegmentation`` (label k <-> entry k-1), and the problems found; class
+    ids are those of the model's ``categories``.
 
     An instance whose class is unknown (:func:`_segmentation_class`), with an invalid score or no
     pixels is skipped; label values without an entry (or negative) are ignored. Of more than
@@ -196,15 +203,15 @@ def instances_from_segmentation(msg: Any, shape: tuple[int, int], class_map: dic
     usable: list[tuple[int, int, float]] = []  # (label, class id, score)
     for index, class_id in enumerate(class_ids):
         label = index + 1
-        category, issue = _segmentation_class(index, names[index] if names else "", class_id, class_map)
+        category, issue = _segmentation_class(index, names[index] if names else "", class_id, class_map, categories)
         if category is None:
             issues.append(issue)
             continue
         score = scores[index] if scores else 1.0
-        if not _check_score(score, label, category_name(category), issues):
+        if not _check_score(score, label, categories.name(category), issues):
             continue
         if pixels[label] == 0:
-            issues.append(InputIssue("empty_mask", f"instance {label} ({category_name(category)}) has no pixels in "
+            issues.append(InputIssue("empty_mask", f"instance {label} ({categories.name(category)}) has no pixels in "
                                      "the label image: skipped"))
             continue
         usable.append((label, category, score))
@@ -376,12 +383,15 @@ class InstanceReader:
     node passes it to :func:`~.conversions.frame_from_messages`."""
 
     def __init__(self, segmentation_format: str, class_map: dict[str, int] | None = None,
-                 masks: MaskStore | None = None, mask_timeout: float = 0.5) -> None:
+                 masks: MaskStore | None = None, mask_timeout: float = 0.5,
+                 categories: CategorySet = NOCS_CATEGORIES) -> None:
         if segmentation_format not in FORMATS:
             raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of "
                              f"{', '.join(FORMATS)}")
         self.format = segmentation_format
-        self.class_map = class_map if class_map is not None else parse_class_map(DEFAULT_CLASS_MAP)
+        self.categories = categories
+        self.class_map = class_map if class_map is not None else parse_class_map(
+            DEFAULT_CLASS_MAP, categories, skip_unknown_categories=True)
         if masks is None and segmentation_format == "detections_masks":
             masks = MaskStore()
         self.masks = masks
@@ -390,7 +400,7 @@ class InstanceReader:
     def read(self, msg: Any, shape: tuple[int, int], max_pixels: int | None = None,
              max_instances: int | None = None) -> Instances:
         if self.format == "instance_segmentation":  # masks made for the kept instances only
-            return instances_from_segmentation(msg, shape, self.class_map, max_pixels, max_instances)
+            return instances_from_segmentation(msg, shape, self.class_map, max_pixels, max_instances, self.categories)
         if self.format == "yolo_ros":
             instances, issues = instances_from_yolo(msg, shape, self.class_map)
         else:

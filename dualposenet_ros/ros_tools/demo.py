@@ -29,9 +29,10 @@ SIGKILL (also when the demo is interrupted or terminated).
 
 The node runs with its defaults except reliable inputs (``qos_overrides``; the camera and the bag
 player publish reliably, so a frame is never lost to a busy CPU) and whatever ``--node-param``
-sets. Unless already set, the processes get ``OMP_WAIT_POLICY=PASSIVE`` and a Fast DDS profile
-with a 50 ms heartbeat for reliable writers (see :func:`.processes.ros_environment`: both cut the
-latency of 640x480 frames on a loaded CPU from seconds to a fraction of a second).
+sets. Unless already set, the processes get a Fast DDS profile with a 50 ms heartbeat for reliable
+writers (see :func:`.processes.ros_environment`), and the node sets ``OMP_WAIT_POLICY=PASSIVE``
+itself (:mod:`.cpu_threads`): both cut the latency of 640x480 frames on a loaded CPU from seconds
+to a fraction of a second.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.estimates import RefineMode
 from ..ros.diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
 from ..ros.parameters import reliable_input_overrides
 from .processes import (ChildProcess, ProcessError, configure_this_process, executable_command, pick_domain_id,
@@ -530,14 +532,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from ..ros.segmentation_inputs import FORMATS
+
     parser.epilog = __doc__.split("\n\n")[1]
     parser.add_argument("--checkpoint", help="model checkpoint (path stem, .safetensors or directory); "
                         "default: the shipped model")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
-    parser.add_argument("--refine", choices=("none", "encoder", "feature"), default="none",
+    parser.add_argument("--refine", choices=RefineMode.values(), default="none",
                         help="test-time refinement mode of the node")
     parser.add_argument("--segmentation-format", default="instance_segmentation",
-                        choices=("instance_segmentation", "detections_masks", "yolo_ros"),
+                        choices=FORMATS,
                         help="what the camera publishes and the node reads: InstanceSegmentation, vision_msgs "
                         "Detection2DArray + one mask per detection, or yolo_msgs DetectionArray (polygons)")
     parser.add_argument("--smoothing", type=float, default=0.0, help="the node's tracking.smoothing (default 0)")

@@ -12,7 +12,14 @@ on the CPU (and CUDA when ``--device auto`` finds a GPU), measures
 * where the node's time goes: the median per-stage times the node reports on /diagnostics
   (conversion, inference, gating and tracking, objects, TF, detections, markers, debug image,
   diagnostics; :mod:`.stage_times`). Markers and the debug image are only made while someone
-  subscribes: ``--viewers`` subscribes to both, as RViz would, to measure them.
+  subscribes: ``--viewers`` subscribes to both, as RViz would, to measure them;
+* with ``--library``: the library's time for the same frames, a ``PoseEstimator`` in this process
+  with the node's settings and OpenMP configuration, fed what the node's conversion makes of the
+  same messages, one call per latency frame of the node, before and after it in turn (so both see
+  the same machine load; the node then runs in this process's session, which the scheduler
+  shares alike), against the node's inference stage; and, in the same turns, the library's time
+  for the frame ``dualposenet benchmark`` times with as many objects (square masks of 4,900
+  pixels, where the rendered objects cover 2,000 to 40,000 pixels each).
 
 Frames are rendered once by the synthetic generator (:mod:`dualposenet_ros.data.synth`) with
 exactly that many annotated objects (640x480 by default) and published by this process with the
@@ -29,12 +36,13 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..ros.cpu_threads import CpuThreads, apply_to_torch, configure_process
 from ..ros.diagnostics import OBJECTS_SUBSCRIBERS, node_status, subscriber_count
 from ..ros.parameters import reliable_input_overrides
 from ..ros.stage_times import STAGE_KEY_PREFIX, parse_stage_value
@@ -165,16 +173,83 @@ class _Bench:
         self.node.destroy_node()
 
 
-def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, timeout: float) -> dict[str, Any]:
-    latencies = []
+class _Library:
+    """The library on the node's frames (``--library``): a ``PoseEstimator`` in this process with
+    the node's default settings, the same checkpoint, device, precision, backend and CPU threads
+    (this process configured itself as the node does, before torch loaded), fed the
+    ``FrameInput`` the node's conversion makes of the same messages."""
+
+    def __init__(self, checkpoint: str | None, device: str, args: argparse.Namespace, threads: CpuThreads) -> None:
+        import torch
+
+        from ..inference.pipeline import PoseEstimator
+        from ..ros.parameters import estimator_settings, specs
+
+        self.defaults = {spec.name: spec.default for spec in specs()}
+        settings = estimator_settings({**self.defaults, "residual_points": int(getattr(args, "residual_points", 0))})
+        apply_to_torch(threads)
+        self.threads = {"threads": torch.get_num_threads(), "omp_wait_policy": threads.wait_policy,
+                        "set_before_torch": threads.before_torch}
+        self.estimator = PoseEstimator.from_checkpoint(checkpoint, device, settings,
+                                                       precision=getattr(args, "precision", "fp32"),
+                                                       backend=getattr(args, "backend", "torch"))
+        self._synchronise = torch.cuda.synchronize if self.estimator.device.type == "cuda" else (lambda: None)
+
+    def frame(self, messages: Any) -> Any:
+        """The node's conversion of a frame's messages, with the node's default limits."""
+        from ..ros.conversions import frame_from_messages
+        from ..ros.segmentation_inputs import InstanceReader, parse_class_map
+
+        values = self.defaults
+        reader = InstanceReader(values["segmentation_format"], parse_class_map(values["class_map"]))
+        return frame_from_messages(*messages[:4], max_pixels=values["max_image_pixels"],
+                                   depth_range=(values["depth.min"], values["depth.max"]),
+                                   max_instances=values["max_instances"], read_instances=reader.read).frame
+
+    @staticmethod
+    def benchmark_frame(count: int) -> Any:
+        """The frame ``dualposenet benchmark`` times with ``count`` objects."""
+        from ..benchmarks.benchmark import benchmark_frame
+
+        return benchmark_frame(count, np.random.default_rng(1))
+
+    def timer(self, frame: Any, mode: str) -> Callable[[], float]:
+        """A function returning the seconds of one estimate of ``frame`` with refinement ``mode``."""
+        def measure() -> float:
+            self._synchronise()
+            start = time.perf_counter()
+            self.estimator.estimate(frame, refine=mode)
+            self._synchronise()
+            return time.perf_counter() - start
+
+        return measure
+
+
+def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, timeout: float,
+             library: dict[str, Callable[[], float]] | None = None) -> dict[str, Any]:
+    """Latency (one frame at a time), then throughput; with ``library`` (result field -> timer),
+    one call of each timer per latency frame, the node idle meanwhile."""
+    latencies: list[float] = []
+    library_times: dict[str, list[float]] = {field: [] for field in library or {}}
     for index in range(1 + repeats):  # one warm-up frame
+        # The library's turn alternates before and after the node's frame, so neither side always
+        # follows the other's work (the node publishing its outputs, caches, the scheduler).
+        turn = {field: timer() for field, timer in (library or {}).items()} if index % 2 else {}
         stamp = bench.publish(messages)
         if not bench.spin_until(lambda: stamp in bench.arrivals, timeout, node):
             raise ProcessError(f"no estimate within {timeout:g} s of a frame; node log ({node.log_path}):\n"
                             f"{node.log_tail()}")
+        if not index % 2:
+            turn = {field: timer() for field, timer in (library or {}).items()}
         if index > 0:
             latencies.append(bench.arrivals[stamp] - stamp * 1e-9)
+            for field, seconds in turn.items():
+                library_times[field].append(seconds)
     median = statistics.median(latencies)
+    node_inference = None
+    if library:  # the node's inference stage over the same frames as the library's turns (statuses so far)
+        bench.spin_until(lambda: False, 2.5 * DIAGNOSTICS_PERIOD, node)
+        node_inference = [float(value) for value in bench.stages.get("inference", [])]
     # Throughput: frames at twice the rate the latency allows; the node drops what it cannot take.
     period = max(median / 2.0, 1.0 / 30.0)
     count = max(2 * repeats, 6)
@@ -189,9 +264,17 @@ def _measure(bench: _Bench, node: ChildProcess, messages: Any, repeats: int, tim
         raise ProcessError("the node did not estimate the last frame of the throughput run")
     done = sorted(bench.arrivals[s] for s in stamps if s in bench.arrivals)
     fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else float("nan")
-    return {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
-            "latency_min_ms": min(latencies) * 1e3, "throughput_fps": fps, "frames_sent": count,
-            "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
+    result = {"latency_median_ms": median * 1e3, "latency_p90_ms": _percentile(latencies, 90) * 1e3,
+              "latency_min_ms": min(latencies) * 1e3, "throughput_fps": fps, "frames_sent": count,
+              "frames_estimated": len(done), "dropped_fraction": 1.0 - len(done) / count}
+    for field, times in library_times.items():
+        result[field] = statistics.median(times) * 1e3
+        result[f"{field}_samples"] = [seconds * 1e3 for seconds in times]
+    if library_times:
+        result["latency_ms_samples"] = [seconds * 1e3 for seconds in latencies]
+        result["node_inference_ms"] = float(np.median(node_inference)) if node_inference else float("nan")
+        result["node_inference_ms_samples"] = node_inference
+    return result
 
 
 def _rss_mb(pid: int) -> float:
@@ -266,6 +349,27 @@ def format_stages(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_library(rows: Sequence[dict[str, Any]]) -> str:
+    """The node's inference stage (per-status medians while the library took its turns) against the
+    library on the same frames (rows with ``library_ms``), medians and minima (the least disturbed
+    turn on a shared machine), and the library on the frame of ``dualposenet benchmark``."""
+    header = (f"{'device':>7} {'refine':>8} {'instances':>9} {'mask px':>8} {'node inference ms':>18} "
+              f"{'library ms':>11} {'ratio':>6} {'min: node':>10} {'library':>8} {'ratio':>6} "
+              f"{'library, benchmark frame ms':>28}")
+    lines = ["Node vs library on the same frames (medians, then minima; mask px: pixels of the frame's masks):",
+             header, "-" * len(header)]
+    for row in rows:
+        if "library_ms" in row:
+            inference, library = row["node_inference_ms"], row["library_ms"]
+            lowest = min(row["node_inference_ms_samples"] or [float("nan")])
+            lowest_library = min(row["library_ms_samples"])
+            lines.append(f"{row['device']:>7} {row['refine']:>8} {row['instances']:>9} {row['mask_pixels']:>8} "
+                         f"{inference:>18.1f} {library:>11.1f} {inference / library:>6.2f} {lowest:>10.1f} "
+                         f"{lowest_library:>8.1f} {lowest / lowest_library:>6.2f} "
+                         f"{row['library_benchmark_frame_ms']:>28.1f}")
+    return "\n".join(lines)
+
+
 def _devices(requested: str) -> list[str]:
     import torch
 
@@ -298,15 +402,18 @@ def _checkpoint(args: argparse.Namespace, scratch: Path) -> tuple[str | None, st
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of ``dualposenet benchmark --node`` (the command line routes ``--node`` here)."""
+    from ..inference.backends import Backend
+    from ..model.precision import Precision
+
     parser.add_argument("--node", action="store_true", required=True,
                         help="benchmark the ROS node end to end over DDS (this mode)")
     parser.add_argument("--preset", default="compact",
                         help="model preset when no shipped model exists (random weights)")
     parser.add_argument("--checkpoint", help="checkpoint for the node (default: the shipped model)")
     parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA where present), cpu or cuda[:N]")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+    parser.add_argument("--precision", default="fp32", choices=Precision.values(),
                         help="the node's precision parameter")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+    parser.add_argument("--backend", default="torch", choices=Backend.values(),
                         help="the node's backend parameter")
     parser.add_argument("--residual-points", type=int, default=0, metavar="N",
                         help="the node's residual_points parameter (0 = all sampled points)")
@@ -325,6 +432,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "may hold a few fewer, the report says how many")
     parser.add_argument("--node-instances", type=int, nargs="+", metavar="N",
                         help="instance counts of the frames (default 1 3 6 10)")
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="the node's threads parameter (0 = its default: the cores it may use)")
+    parser.add_argument("--library", action="store_true",
+                        help="also time the library (PoseEstimator in this process, the node's settings) on the "
+                             "same frames, one call per node frame (before and after it in turn), against the "
+                             "node's inference stage")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -350,6 +463,9 @@ def _run(args: argparse.Namespace) -> int:
     size = tuple(getattr(args, "node_size", None) or (640, 480))
     timeout = float(getattr(args, "node_timeout", None) or 300.0)
     modes = list(args.refine) if args.refine else ["none"]
+    threads = max(0, int(getattr(args, "threads", 0) or 0))
+    # The library side runs with the node's OpenMP settings, set before this process loads torch.
+    process_threads = configure_process(threads) if getattr(args, "library", False) else None
     repeats = max(1, int(args.repeats))
     domain = pick_domain_id(getattr(args, "domain_id", None))
     env = configure_this_process(domain)
@@ -366,6 +482,7 @@ def _run(args: argparse.Namespace) -> int:
     messages = {count: frame_messages(frame, Time()) for count, frame in frames.items()}
     rows: list[dict[str, Any]] = []
     soaks: list[dict[str, Any]] = []
+    libraries: list[dict[str, Any]] = []  # the library side's threads and wait policy, per device
     with tempfile.TemporaryDirectory(prefix="dualposenet-node-benchmark-") as scratch:
         checkpoint, description = _checkpoint(args, Path(scratch))
         print(f"Node benchmark: {description}; ROS_DOMAIN_ID={domain} (localhost only); node logs in {scratch}",
@@ -373,17 +490,24 @@ def _run(args: argparse.Namespace) -> int:
         for device in _devices(args.device):
             context = rclpy.context.Context()
             rclpy.init(context=context, domain_id=domain)
-            bench = None
+            bench = library = None
             parameters = {"device": device, **reliable_input_overrides(), "diagnostics_period": DIAGNOSTICS_PERIOD,
                           "precision": getattr(args, "precision", "fp32"), "backend": getattr(args, "backend", "torch"),
-                          "residual_points": int(getattr(args, "residual_points", 0))}
+                          "residual_points": int(getattr(args, "residual_points", 0)), "threads": threads}
             if checkpoint:
                 parameters["checkpoint"] = checkpoint
             command = [*executable_command("dualposenet_node", "dualposenet_ros.ros.node"), *ros_args(parameters)]
-            node = ChildProcess("dualposenet_node", command, env, Path(scratch) / f"node_{device}.log")
+            # With --library, the node in this process's session: both sides scheduled alike.
+            node = ChildProcess("dualposenet_node", command, env, Path(scratch) / f"node_{device}.log",
+                                own_session=not getattr(args, "library", False))
             try:
                 bench = _Bench(context, viewers=bool(getattr(args, "viewers", False)))
                 node.start()
+                if getattr(args, "library", False):
+                    library = _Library(checkpoint, device, args, process_threads)
+                    libraries.append({"device": device, **library.threads})
+                    frames_in = {count: library.frame(messages[count]) for count in counts}
+                    reference = {count: library.benchmark_frame(count) for count in counts}
                 # The node's own count: an estimate it publishes before it has matched this
                 # subscriber is lost, whatever this side's view of the graph says.
                 ready = bench.spin_until(lambda: all(p.get_subscription_count() > 0 for p in bench.publishers)
@@ -401,7 +525,12 @@ def _run(args: argparse.Namespace) -> int:
                     bench.set_refine(mode, node)
                     for count in counts:
                         bench.stage_medians(node, 0.0)  # forget the statuses of earlier configurations
-                        result = _measure(bench, node, messages[count], repeats, timeout)
+                        timers = None if library is None else {
+                            "library_ms": library.timer(frames_in[count], mode),
+                            "library_benchmark_frame_ms": library.timer(reference[count], mode)}
+                        result = _measure(bench, node, messages[count], repeats, timeout, timers)
+                        if library is not None:
+                            result["mask_pixels"] = sum(int(i.mask.sum()) for i in frames_in[count].instances)
                         row = {"device": device, "refine": mode, "instances": len(frames[count].instances),
                                "requested_instances": count, **result,
                                "stages_ms": bench.stage_medians(node, 2.5 * DIAGNOSTICS_PERIOD)}
@@ -418,11 +547,15 @@ def _run(args: argparse.Namespace) -> int:
         print(format_rows(rows))
         print()
         print(format_stages(rows))
+        if libraries:
+            print()
+            print(format_library(rows))
     report = {"node_benchmark": {"model": description, "image_size": list(size), "repeats": repeats,
                                  "precision": getattr(args, "precision", "fp32"),
                                  "backend": getattr(args, "backend", "torch"),
                                  "residual_points": int(getattr(args, "residual_points", 0)),
-                                 "viewers": bool(getattr(args, "viewers", False)), "rows": rows, "soak": soaks}}
+                                 "viewers": bool(getattr(args, "viewers", False)), "threads": threads,
+                                 "library": libraries, "rows": rows, "soak": soaks}}
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,15 +36,12 @@ def ros_environment(domain_id: int) -> dict[str, str]:
 
     Unless the user chose a Fast DDS profile: the package's profile for large images
     (:func:`.dds_profile.use_shipped_profile`: best-effort images arrive, and its 50 ms heartbeat
-    resends a lost fragment of a reliable image within 0.1 s instead of 3 s), and
-    ``OMP_WAIT_POLICY=PASSIVE`` (torch's OpenMP threads otherwise spin while they wait, starving
-    the node's executor thread and the other processes; measured with 2 cores: about three times
-    lower latency)."""
+    resends a lost fragment of a reliable image within 0.1 s instead of 3 s). The OpenMP settings
+    are the node's own business (:mod:`dualposenet_ros.ros.cpu_threads`), as when a user starts it."""
     env = dict(os.environ)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["ROS_DOMAIN_ID"] = str(int(domain_id))
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     use_shipped_profile(env)
     return env
 
@@ -98,14 +95,19 @@ class ChildProcess:
     log_path: Path
     process: subprocess.Popen | None = None
     _log: Any = None
+    own_session: bool = True
+    """True: its own session. False: its own process group in this process's session, so that the
+    scheduler treats both alike (Linux's autogroups share the CPU between sessions: a benchmark
+    that times work in this process against the child's needs them in one session)."""
 
     def start(self) -> "ChildProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")
-        # Its own session: a Ctrl-C in the terminal reaches the demo only, which stops the children
-        # in order (and no child outlives the demo's process group).
+        # Its own session (or process group): a Ctrl-C in the terminal reaches the demo only, which
+        # stops the children in order (and no child outlives the demo's process group).
+        group = {"start_new_session": True} if self.own_session else {"preexec_fn": os.setpgrp}
         self.process = subprocess.Popen(self.command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+                                        stdin=subprocess.DEVNULL, **group)
         return self
 
     @property

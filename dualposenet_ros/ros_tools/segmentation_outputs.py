@@ -20,7 +20,7 @@ import numpy as np
 
 from ..core.categories import category_name
 
-__all__ = ["COCO_IDS", "SEGMENTER_NAMES", "detections_masks", "instance_segmentation", "yolo_detections"]
+__all__ = ["COCO_IDS", "SEGMENTER_NAMES", "detections_masks", "image_msg", "instance_segmentation", "yolo_detections"]
 
 SEGMENTER_NAMES = {"bottle": "bottle", "bowl": "bowl", "camera": "camera", "can": "can", "laptop": "laptop",
                    "mug": "cup"}
@@ -29,7 +29,8 @@ COCO_IDS = {"bottle": 39, "cup": 41, "bowl": 45, "laptop": 63}
 """COCO class ids (0-based, as YOLO models number them); classes COCO lacks get 80 + category id."""
 
 
-def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
+def image_msg(array: np.ndarray, encoding: str, header: Any) -> Any:
+    """A ``sensor_msgs/Image`` of ``array`` in ``encoding`` with ``header``."""
     from ..ros.compat import load_cv_bridge
 
     return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
@@ -52,7 +53,7 @@ def instance_segmentation(header: Any, labels: np.ndarray, class_ids: Sequence[i
     """``InstanceSegmentation`` of a label image (value k = instance k) and NOCS class ids."""
     from dualposenet_ros.msg import InstanceSegmentation
 
-    msg = InstanceSegmentation(header=header, labels=_image(labels.astype(np.uint16, copy=False), "mono16", header))
+    msg = InstanceSegmentation(header=header, labels=image_msg(labels.astype(np.uint16, copy=False), "mono16", header))
     msg.class_ids = [int(c) for c in class_ids]
     msg.class_names = [category_name(c) for c in class_ids]
     msg.scores = [1.0] * len(class_ids)
@@ -75,10 +76,10 @@ def detections_masks(header: Any, labels: np.ndarray, class_ids: Sequence[int],
         hypothesis = ObjectHypothesisWithPose(hypothesis=ObjectHypothesis(class_id=_name(class_id), score=1.0))
         detections.append(Detection2D(header=header, results=[hypothesis], bbox=bbox, id=str(k)))
         if not label_image:
-            masks.append(_image(mask.astype(np.uint8) * np.uint8(255), "mono8", header))
+            masks.append(image_msg(mask.astype(np.uint8) * np.uint8(255), "mono8", header))
     if label_image:
         wide = len(class_ids) > 255
-        masks.append(_image(labels.astype(np.uint16 if wide else np.uint8), "mono16" if wide else "mono8", header))
+        masks.append(image_msg(labels.astype(np.uint16 if wide else np.uint8), "mono16" if wide else "mono8", header))
     return Detection2DArray(header=header, detections=detections), masks
 
 

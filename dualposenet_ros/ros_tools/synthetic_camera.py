@@ -155,10 +155,13 @@ class FrameRenderer:
             yield index, render_scene(scene, self.intrinsics, self.size, sensor_noise=self.sensor_noise), new_scene
             index += 1
 
+    def scene_number(self, index: int) -> int:
+        """How many scenes came before the scene of frame ``index``."""
+        return index // self.new_scene_every if self.new_scene_every > 0 else 0
+
     def _run(self) -> None:
         try:
             iterator = self.frames_iter()
-            scene = 0
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:
@@ -168,8 +171,7 @@ class FrameRenderer:
                 seconds = time.monotonic() - started
                 self.rendered += 1
                 self.render_seconds_total += seconds
-                scene += int(new_scene and index > 0)
-                item = RenderedFrame(index, frame, seconds, new_scene, scene)
+                item = RenderedFrame(index, frame, seconds, new_scene, self.scene_number(index))
                 while not self._stop.is_set():
                     try:
                         self.queue.put(item, timeout=0.1)
@@ -261,12 +263,6 @@ def camera_info_message(header: Any, intrinsics: Intrinsics, width: int, height:
     return msg
 
 
-def _image(array: np.ndarray, encoding: str, header: Any) -> Any:
-    from ..ros.compat import load_cv_bridge
-
-    return load_cv_bridge().CvBridge().cv2_to_imgmsg(np.ascontiguousarray(array), encoding=encoding, header=header)
-
-
 def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
                    segmentation_format: str = "instance_segmentation", label_masks: bool = False,
                    scene: int = 0) -> FrameMessages:
@@ -289,7 +285,7 @@ def frame_messages(frame: Any, stamp: Any, frame_id: str = FRAME_ID,
         raise ValueError(f"unknown segmentation_format {segmentation_format!r}: expected one of {', '.join(FORMATS)}")
     return FrameMessages(
         color=conversions.image_from_rgb(frame.rgb, header=header),
-        depth=_image(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
+        depth=segmentation_outputs.image_msg(frame.depth_mm.astype(np.uint16, copy=False), "16UC1", header),
         camera_info=camera_info_message(header, frame.intrinsics, width, height),
         segmentation=segmentation,
         ground_truth=conversions.object_pose_array(stamp, frame_id, ground_truth_estimates(frame, labels, scene)),
@@ -495,7 +491,9 @@ class SyntheticCamera(Node):
         return not pending
 
     def destroy_node(self) -> None:
-        renderer = getattr(self, "renderer", None)  # absent when the parameters were refused
+        # A camera whose constructor raised (a bad parameter) has no renderer, and its context still
+        # destroys it at shutdown.
+        renderer = getattr(self, "renderer", None)
         if renderer is not None:
             renderer.stop()
         super().destroy_node()

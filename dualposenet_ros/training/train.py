@@ -20,7 +20,8 @@ A run directory holds:
   back with ``torch.load(..., weights_only=True)``;
 * ``metrics.jsonl``: one JSON object per line (``"kind": "train"`` every ``log_every`` steps with
   step, epoch, lr, each loss component and instances/s; ``"kind": "val"`` per epoch);
-* ``run_config.yaml``: the resolved model + training configuration.
+* ``run_config.yaml``: the resolved model + training configuration;
+* ``losses.png``: the loss curves (training, validation, learning rate), redrawn at every save.
 
 The learning rate is a pure function of the step (staircase decay, floor), and the data order is a
 pure function of (seed, epoch) (:class:`ResumableDistributedSampler`), so a resumed run continues
@@ -52,6 +53,7 @@ from ..core.config import ModelConfig, load_config
 STATE_FILE = "training_state.pt"
 METRICS_FILE = "metrics.jsonl"
 RUN_CONFIG_FILE = "run_config.yaml"
+PLOT_FILE = "losses.png"
 MODEL_STEM = "model"
 
 def learning_rate(step: int, train: Mapping[str, Any]) -> float:
@@ -189,6 +191,8 @@ class TrainOptions:
     device: str | None = None
     threads: int | None = None
     progress: bool = True
+    time_limit_minutes: float | None = None  # stop (resumably) at the first step after this long
+    init: str | None = None  # start from these weights (fine-tuning), with a fresh optimiser and step 0
 
 
 TARGET_KEYS = ("quaternion", "translation", "size", "canonical_points")
@@ -262,6 +266,10 @@ def _save(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimize
     temporary = run_dir / (STATE_FILE + ".tmp")
     torch.save(state, temporary)
     os.replace(temporary, run_dir / STATE_FILE)
+    if (run_dir / METRICS_FILE).is_file():
+        from ..evaluation.training_curves import plot_training_curves
+
+        plot_training_curves(run_dir / METRICS_FILE, run_dir / PLOT_FILE)
 
 
 @torch.no_grad()
@@ -298,6 +306,17 @@ def _resolve(options: TrainOptions, run_dir: Path) -> tuple[ModelConfig, dict[st
     if train["amp_dtype"] not in ("float16", "bfloat16"):
         raise ValueError(f"amp_dtype must be float16 or bfloat16, got {train['amp_dtype']!r}")
     return model_config, train, augment
+
+
+def _categories(dataset: Any) -> Any:
+    """The categories the stores record (the NOCS six without a record); stores of different ones are refused."""
+    from ..core.categories import categories_from_metadata
+
+    found = [categories_from_metadata(store.manifest.get("metadata")) for store in dataset.stores]
+    if any(categories != found[0] for categories in found[1:]):
+        raise ValueError("the instance stores hold different categories: "
+                         + "; ".join(f"{store.root}: {', '.join(c.names)}" for store, c in zip(dataset.stores, found)))
+    return found[0]
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -355,6 +374,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
         model = DualPoseNet(model_config).to(device)
         if state is not None:
             load_state_into(model, read_weights(run_dir / f"{MODEL_STEM}.safetensors", "cpu"))
+        elif options.init:
+            load_state_into(model, read_weights(options.init, "cpu"))  # names the first mismatch
         optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate(0, train_cfg),
                                      betas=tuple(train_cfg["betas"]), weight_decay=float(train_cfg["weight_decay"]))
         use_scaler = device.type == "cuda" and bool(train_cfg["amp"]) and train_cfg["amp_dtype"] == "float16"
@@ -384,7 +405,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
         metadata = {"model_preset_or_file": options.config, "data": [source["path"] for source in dataset.sources],
                     "dataset": "+".join(str(source["dataset"]) for source in dataset.sources),
                     "split": dataset.manifest.get("split"), "sources": dataset.sources,
-                    "train": train_cfg, "world_size": info.world_size}
+                    "train": train_cfg, "world_size": info.world_size, "init": options.init,
+                    # the categories the model learns, the names its estimates carry (default the NOCS six)
+                    "categories": _categories(dataset).to_json()}
         epochs = int(train_cfg["epochs"])
         max_steps = train_cfg["max_steps"]
         max_steps = int(max_steps) if max_steps is not None else None
@@ -407,6 +430,21 @@ def train(options: TrainOptions) -> dict[str, Any]:
         interval_steps, interval_start = 0, time.perf_counter()
         last: dict[str, float] = {}
         throughput: list[float] = []
+        deadline = (time.monotonic() + 60.0 * options.time_limit_minutes
+                    if options.time_limit_minutes is not None else None)
+
+        def should_stop() -> bool:
+            """--max-steps reached or --time-limit passed (the chunk of a job on a time-limited machine);
+            under DDP the processes agree on the time limit, so they stop at the same step."""
+            if max_steps is not None and step >= max_steps:
+                return True
+            if deadline is None:
+                return False
+            late = torch.tensor([float(time.monotonic() >= deadline)], device=device)
+            if info.enabled:
+                dist.all_reduce(late, op=dist.ReduceOp.MAX)
+            return bool(late.item())
+
         stop = max_steps is not None and step >= max_steps
         net.train()
         while epoch < epochs and not stop:
@@ -441,8 +479,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 sums += torch.stack([losses[key].detach().double() for key in LOSS_KEYS])
                 interval_steps += 1
                 bar.update(1)
-                if step % log_every == 0 or (max_steps is not None and step >= max_steps) \
-                        or batch_in_epoch == steps_per_epoch:
+                stop = should_stop()
+                if step % log_every == 0 or stop or batch_in_epoch == steps_per_epoch:
                     reduced = sums.clone()
                     if info.enabled:
                         dist.all_reduce(reduced)
@@ -457,7 +495,6 @@ def train(options: TrainOptions) -> dict[str, Any]:
                     bar.set_postfix(loss=f"{last['total']:.4f}", lr=f"{lr:.2e}", ips=f"{rate:.0f}", refresh=False)
                     sums.zero_()
                     interval_steps, interval_start = 0, time.perf_counter()
-                stop = max_steps is not None and step >= max_steps
                 end_of_epoch = batch_in_epoch == steps_per_epoch
                 if stop or end_of_epoch:
                     break
@@ -476,7 +513,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 if info.is_main:
                     _save(run_dir, model, optimizer, scaler, {"step": step, "epoch": epoch, "batch_in_epoch": 0},
                           metadata, epoch_checkpoint=True)
-            elif info.is_main:  # stopped part-way (max_steps)
+            elif info.is_main:  # stopped part-way (max_steps, time limit)
                 _save(run_dir, model, optimizer, scaler, position(), metadata, epoch_checkpoint=False)
             if info.enabled:
                 dist.barrier()
@@ -520,18 +557,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op CPU threads (default: torch's; 1 is faster on a busy shared CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from these weights (fine-tuning; the model config must match, e.g. "
+                             "--config compact for the shipped model)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                        help="stop and save after this long (continue with --resume): training in chunks that fit "
+                             "a time-limited machine")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model.checkpoint import CheckpointError
+
     data = args.data if args.data else training_stores(args.dataset, args.instances)
     options = TrainOptions(
         data=data, out=args.out, config=args.config, val_data=args.val_data, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, workers=args.workers, amp=args.amp, amp_dtype=args.amp_dtype,
         resume=args.resume, seed=args.seed, max_steps=args.max_steps, log_every=args.log_every, device=args.device,
-        threads=args.threads, progress=not args.no_progress)
+        threads=args.threads, progress=not args.no_progress, time_limit_minutes=args.time_limit,
+        init=args.init)
     try:
         summary = train(options)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
         print(f"dualposenet train: error: {error}", file=sys.stderr)
         return 2
     if int(os.environ.get("RANK", "0")) == 0:

@@ -8,9 +8,11 @@ In memory (the ROS synthetic camera)::
     scene = scene.advanced(0.1)          # objects spin, the camera orbits
 
 On disk (``dualposenet synth``): :func:`generate_dataset` writes the NOCS CAMERA layout.
+Categories of one's own come from mesh files (:class:`MeshCategory`, ``SynthSettings.mesh_categories``).
 """
 
 from .render import Frame, InstanceGT, render_scene
+from .mesh_files import MeshCategory
 from .scene import CameraView, Lighting, PlacedObject, Scene, SceneConfig, SceneSampler, Table
 from .shapes import ObjectModel, make_object_model
 from .writer import GENERATOR_VERSION, SynthSettings, generate_dataset, scene_rng
@@ -21,6 +23,7 @@ __all__ = [
     "Frame",
     "InstanceGT",
     "Lighting",
+    "MeshCategory",
     "ObjectModel",
     "PlacedObject",
     "Scene",

@@ -17,16 +17,14 @@ import cv2
 import numpy as np
 
 from ...core.camera import Intrinsics
-from ...core.categories import class_id as category_id
 from ...core.frames import public_pose_matrix
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import HANDLE
 from .raster import rasterize
 from .scene import Scene
-from .sensor import DEFAULT_DEPTH_NOISE, NO_DEPTH_NOISE, DepthNoise, corrupt_depth, finish_color
+from .sensor import DEFAULT_DEPTH_NOISE, NO_DEPTH_NOISE, DepthNoise, corrupt_depth, finish_color, vary_color
 from .textures import background_color, object_albedo, plane_albedo
 
-MUG = category_id("mug")
 MIN_VISIBLE_PIXELS = 50
 """Objects showing fewer pixels are left unannotated (like clutter): out of the mask, the NOCS
 map and the ground truth, since nothing useful can be learnt or measured from a sliver."""
@@ -218,12 +216,14 @@ def _instances(scene: Scene, instance_mask: np.ndarray, part_image: np.ndarray, 
     """Ground truth of the objects with at least ``min_pixels`` visible pixels."""
     instances = []
     for obj in scene.objects:
+        if obj.model.class_id == 0:  # clutter
+            continue
         pixels = instance_mask == obj.instance_id
         count = int(pixels.sum())
         if count < max(min_pixels, 1):
             continue
         handle_visible = True
-        if obj.model.class_id == MUG:
+        if obj.model.category == "mug":
             handle = int(np.sum(pixels & (part_image == HANDLE)))
             handle_visible = handle >= max(HANDLE_MIN_PIXELS, HANDLE_MIN_FRACTION * count)
         rotation, translation = scene.object_pose(obj)
@@ -252,12 +252,14 @@ def render_scene(
     sensor_noise: bool = True,
     depth_noise: DepthNoise = DEFAULT_DEPTH_NOISE,
     min_pixels: int = MIN_VISIBLE_PIXELS,
+    color_variety: bool = False,
 ) -> Frame:
     """Render ``scene`` at ``size`` = (width, height) with ``intrinsics`` (fx, fy, cx, cy object,
     3x3 matrix or 4-sequence). Noise comes from ``rng`` or, by default, from the scene's noise
     seed and frame index, so a scene renders the same every time. Without ``sensor_noise`` the
     depth is the exact depth rounded to mm and the colour is noise-free. Objects with fewer than
-    ``min_pixels`` visible pixels stay in the images but are not annotated."""
+    ``min_pixels`` visible pixels stay in the images but are not annotated, as are clutter objects
+    (class id 0). ``color_variety`` draws another exposure, white balance and gamma for the image."""
     pinhole = Intrinsics.coerce(intrinsics)
     width, height = size
     rng = np.random.default_rng([scene.noise_seed, scene.frame_index]) if rng is None else rng
@@ -265,7 +267,9 @@ def render_scene(
     background_depth, color = _background(scene, rows, columns, _rotate(rays, scene.camera.rotation), height)
 
     buffers = _object_buffers(scene)
-    fragments = rasterize(buffers.vertices, buffers.faces, pinhole, size)
+    # Mesh files (objects with a category name of their own) may be open or wound either way: both sides are drawn.
+    closed = all(not obj.model.name or obj.model.class_id == 0 for obj in scene.objects)
+    fragments = rasterize(buffers.vertices, buffers.faces, pinhole, size, cull_back=closed)
     object_depth = fragments.depth.reshape(-1)
     is_object = object_depth < background_depth
     depth = np.where(is_object, object_depth, background_depth)
@@ -286,7 +290,9 @@ def render_scene(
     image = color.reshape(height, width, 3)
     exact_depth = depth.reshape(height, width)
     if sensor_noise:
-        rgb, depth_mm = finish_color(image, rng), corrupt_depth(exact_depth, rng, depth_noise)
+        brightness = image.max(axis=-1)  # what the dark- and specular-surface holes look at
+        rgb = finish_color(vary_color(image, rng) if color_variety else image, rng)
+        depth_mm = corrupt_depth(exact_depth, rng, depth_noise, brightness)
     else:
         rgb, depth_mm = finish_color(image, rng, sigma=0.0), corrupt_depth(exact_depth, rng, NO_DEPTH_NOISE)
     instance_mask = instance_mask.reshape(height, width)

@@ -10,15 +10,16 @@ moving-object streams.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ...core.camera import Intrinsics
 from ...core.categories import CATEGORIES
 from ..nocs_io import CAMERA_INTRINSICS
-from .mesh import rotation_y
-from .shapes import DEFAULT_STEP, ObjectModel, make_object_model
+from .mesh import box, polyline_pieces, revolution_segments, revolve_pieces, rotation_y
+from .mesh_files import MeshCategory
+from .shapes import DEFAULT_STEP, SIZE_RANGES, ObjectModel, make_object_model, normalize_mesh
 from .textures import Material, PlaneTexture, periodic_noise, sample_material, sample_plane_texture
 
 UP = np.array([0.0, 1.0, 0.0])
@@ -169,6 +170,11 @@ class SceneConfig:
     orbit_rate: float = 0.15  # rad/s, largest |orbit rate| of the camera
     mesh_step: float = DEFAULT_STEP
     categories: tuple[str, ...] = CATEGORIES
+    mesh_categories: tuple[MeshCategory, ...] = ()
+    distractors: tuple[int, int] = (0, 0)  # clutter objects per scene (class id 0, never annotated)
+    size_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(SIZE_RANGES))
+    """Categories of one's own; when given, the objects come from their meshes (class ids 1..n in
+    this order) instead of the NOCS ``categories``."""
 
 
 class SceneSampler:
@@ -237,31 +243,64 @@ class SceneSampler:
                 return view
         return view  # the farthest try: an object may sit near the border or outside
 
+    def _object_model(self, rng: np.random.Generator) -> ObjectModel:
+        """A random object of a random category (one's own when configured, else the NOCS ones)."""
+        config = self.config
+        if config.mesh_categories:
+            index = int(rng.integers(len(config.mesh_categories)))
+            return config.mesh_categories[index].sample(index + 1, rng)
+        return make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step, config.size_ranges)
+
     def _place_objects(self, rng: np.random.Generator) -> tuple[PlacedObject, ...]:
-        """Objects at random non-overlapping spots (footprint circles) around the table centre."""
+        """Objects at random non-overlapping spots (footprint circles) around the table centre, then
+        the clutter (class id 0, never annotated), a little farther out so it also stands in front."""
         config = self.config
         count = int(rng.integers(config.objects[0], config.objects[1] + 1))
         radius = rng.uniform(*config.layout_radius)
         placed: list[PlacedObject] = []
         for _ in range(count):
-            model = make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step)
-            footprint = model.footprint_radius
-            for attempt in range(100):  # the layout area grows while spots are taken
-                spot = rng.uniform(-1.0, 1.0, size=2) * (radius * (1.0 + attempt / 50.0) + 0.5 * footprint)
-                clear = all(
-                    np.hypot(*(spot - other.position[[0, 2]])) > footprint + other.model.footprint_radius + 0.005
-                    for other in placed
-                )
-                if clear:
-                    placed.append(
-                        PlacedObject(
-                            instance_id=len(placed) + 1,
-                            model=model,
-                            material=sample_material(model.class_id, rng),
-                            position=np.array([spot[0], model.size[1] / 2.0, spot[1]]),
-                            yaw=float(rng.uniform(0.0, 2 * np.pi)),
-                            spin=float(rng.uniform(-config.spin_rate, config.spin_rate)),
-                        )
-                    )
-                    break
+            self._place(self._object_model(rng), placed, radius, rng)
+        if config.distractors[1] > 0:  # no draw otherwise: scenes without clutter stay as they were
+            for _ in range(int(rng.integers(config.distractors[0], config.distractors[1] + 1))):
+                self._place(make_distractor(rng), placed, 1.3 * radius, rng)
         return tuple(placed)
+
+    def _place(self, model: ObjectModel, placed: list[PlacedObject], radius: float, rng: np.random.Generator) -> None:
+        """Put ``model`` at a free spot (the area grows while spots are taken); after 100 tries it is left out."""
+        footprint = model.footprint_radius
+        for attempt in range(100):
+            spot = rng.uniform(-1.0, 1.0, size=2) * (radius * (1.0 + attempt / 50.0) + 0.5 * footprint)
+            clear = all(
+                np.hypot(*(spot - other.position[[0, 2]])) > footprint + other.model.footprint_radius + 0.005
+                for other in placed
+            )
+            if clear:
+                placed.append(
+                    PlacedObject(
+                        instance_id=len(placed) + 1,
+                        model=model,
+                        material=sample_material(model.category, rng),
+                        position=np.array([spot[0], model.size[1] / 2.0, spot[1]]),
+                        yaw=float(rng.uniform(0.0, 2 * np.pi)),
+                        spin=float(rng.uniform(-self.config.spin_rate, self.config.spin_rate)),
+                    )
+                )
+                return
+
+
+DISTRACTOR = "distractor"
+"""Category name of clutter objects (class id 0, like the NOCS distractors: never annotated)."""
+
+
+def make_distractor(rng: np.random.Generator) -> ObjectModel:
+    """A clutter object: a box or a cylinder of random proportions, 3-16 cm."""
+    if rng.random() < 0.5:
+        mesh = box(rng.uniform(0.03, 0.16, size=3))
+    else:
+        radius, height = rng.uniform(0.015, 0.06), rng.uniform(0.03, 0.16)
+        mesh = revolve_pieces(polyline_pieces([[0.0, -height / 2], [radius, -height / 2], [radius, height / 2],
+                                               [0.0, height / 2]]), DEFAULT_STEP, revolution_segments(radius,
+                                                                                                       DEFAULT_STEP))
+    normalised, scale, extents = normalize_mesh(mesh)
+    return ObjectModel(0, f"{DISTRACTOR}_{int(rng.integers(1 << 40)):010x}", normalised, scale, extents,
+                       name=DISTRACTOR)

@@ -51,6 +51,16 @@ SIZE_RANGES: dict[str, tuple[float, float]] = {
 }
 """Metres; the dimension each category's main size is drawn for (see the builders)."""
 
+REAL_SIZE_RANGES: dict[str, tuple[float, float]] = {
+    **SIZE_RANGES,
+    "camera": (0.06, 0.19),
+    "can": (0.08, 0.20),
+    "laptop": (0.25, 0.45),
+}
+"""Wider ranges that cover the objects of the public REAL275 test frames in test/fixtures (a 0.42 m
+wide laptop, a 0.19 m can, cameras 0.07-0.18 m wide; test_synth_effects.py checks it): the
+``real_sizes`` effect of ``dualposenet synth``."""
+
 DEFAULT_STEP = 0.004
 """Target triangle edge length in metres: small enough for smooth silhouettes at 0.4 m."""
 
@@ -61,7 +71,8 @@ class ObjectModel:
 
     ``mesh`` vertices are normalised object coordinates (NOCS map value - 0.5); ``scale`` is the
     metric box diagonal, so metric points are ``scale * vertex``; ``extents`` is the normalised
-    box size (norm 1), the ``gt_scales`` of the NOCS pickles.
+    box size (norm 1), the ``gt_scales`` of the NOCS pickles. ``name`` is the category of an
+    object made from a mesh file (:mod:`.mesh_files`); empty for the NOCS six, named by class id.
     """
 
     class_id: int
@@ -69,14 +80,16 @@ class ObjectModel:
     mesh: Mesh
     scale: float
     extents: np.ndarray
+    name: str = ""
 
     @property
     def category(self) -> str:
-        return category_name(self.class_id)
+        return self.name or category_name(self.class_id)
 
     @property
     def synset(self) -> str:
-        return SYNSETS[self.category]
+        """The ShapeNet synset of a NOCS category, the category name of one's own (its folder name)."""
+        return SYNSETS.get(self.category, self.category)
 
     @property
     def size(self) -> np.ndarray:
@@ -89,8 +102,8 @@ class ObjectModel:
         return float(np.max(np.hypot(self.mesh.vertices[:, 0], self.mesh.vertices[:, 2]))) * self.scale
 
 
-def _bottle(rng: np.random.Generator, step: float) -> Mesh:
-    height = rng.uniform(*SIZE_RANGES["bottle"])
+def _bottle(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    height = rng.uniform(*size_range)
     radius = height * rng.uniform(0.13, 0.2)
     neck = radius * rng.uniform(0.28, 0.45)
     shoulder, neck_start = height * rng.uniform(0.45, 0.62), height * rng.uniform(0.72, 0.82)
@@ -122,8 +135,8 @@ def _bottle(rng: np.random.Generator, step: float) -> Mesh:
     )
 
 
-def _bowl(rng: np.random.Generator, step: float) -> Mesh:
-    radius = rng.uniform(*SIZE_RANGES["bowl"]) / 2.0
+def _bowl(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    radius = rng.uniform(*size_range) / 2.0
     height = 2.0 * radius * rng.uniform(0.35, 0.55)
     thickness, foot = rng.uniform(0.004, 0.007), radius * rng.uniform(0.38, 0.55)
     s = np.linspace(0.0, 1.0, 32)
@@ -141,8 +154,8 @@ def _bowl(rng: np.random.Generator, step: float) -> Mesh:
     return revolve_pieces([profile], step, revolution_segments(radius, step), BODY)
 
 
-def _can(rng: np.random.Generator, step: float) -> Mesh:
-    height = rng.uniform(*SIZE_RANGES["can"])
+def _can(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    height = rng.uniform(*size_range)
     radius = min(rng.uniform(0.026, 0.042), 0.45 * height)
     rim = min(0.012, 0.12 * height)
     body = [[radius * 0.95, 0.0], [radius, rim], [radius, height - rim], [radius * 0.9, height - 0.002]]
@@ -164,8 +177,8 @@ def _can(rng: np.random.Generator, step: float) -> Mesh:
     )
 
 
-def _mug(rng: np.random.Generator, step: float) -> Mesh:
-    height = rng.uniform(*SIZE_RANGES["mug"])
+def _mug(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    height = rng.uniform(*size_range)
     radius, wall, floor = rng.uniform(0.035, 0.05), rng.uniform(0.003, 0.005), rng.uniform(0.005, 0.009)
     lip = arc((radius - wall / 2, height), wall / 2, 0.0, np.pi, 8)
     wall_profile = np.concatenate([[[radius, 0.0]], lip, [[radius - wall, floor]]])
@@ -184,8 +197,8 @@ def _mug(rng: np.random.Generator, step: float) -> Mesh:
     return concatenate([body, handle])
 
 
-def _laptop(rng: np.random.Generator, step: float) -> Mesh:
-    width = rng.uniform(*SIZE_RANGES["laptop"])
+def _laptop(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    width = rng.uniform(*size_range)
     depth = width * rng.uniform(0.62, 0.72)
     base_thickness, lid_thickness = rng.uniform(0.012, 0.022), rng.uniform(0.005, 0.009)
     opening = np.radians(rng.uniform(95.0, 135.0))  # angle between base and lid
@@ -202,8 +215,8 @@ def _laptop(rng: np.random.Generator, step: float) -> Mesh:
     return concatenate([base, keyboard, touchpad, lid])
 
 
-def _camera(rng: np.random.Generator, step: float) -> Mesh:
-    width = rng.uniform(*SIZE_RANGES["camera"])
+def _camera(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
+    width = rng.uniform(*size_range)
     height, depth = width * rng.uniform(0.55, 0.75), width * rng.uniform(0.3, 0.5)
     lens_radius, lens_length = height * rng.uniform(0.25, 0.35), width * rng.uniform(0.2, 0.6)
     lens_x = width * rng.uniform(-0.05, 0.1)
@@ -245,7 +258,7 @@ def _camera(rng: np.random.Generator, step: float) -> Mesh:
     )
 
 
-BUILDERS: dict[str, Callable[[np.random.Generator, float], Mesh]] = {
+BUILDERS: dict[str, Callable[[np.random.Generator, float, tuple[float, float]], Mesh]] = {
     "bottle": _bottle,
     "bowl": _bowl,
     "camera": _camera,
@@ -263,9 +276,12 @@ def normalize_mesh(mesh: Mesh) -> tuple[Mesh, float, np.ndarray]:
     return mesh.scaled(1.0 / scale, (lower + upper) / 2.0), scale, (upper - lower) / scale
 
 
-def make_object_model(category: int | str, rng: np.random.Generator, step: float = DEFAULT_STEP) -> ObjectModel:
-    """A random object of ``category`` (class id or name) with a random model id."""
+def make_object_model(category: int | str, rng: np.random.Generator, step: float = DEFAULT_STEP,
+                      size_ranges: dict[str, tuple[float, float]] = SIZE_RANGES) -> ObjectModel:
+    """A random object of ``category`` (class id or name) with a random model id, its main size
+    drawn from ``size_ranges`` (:data:`SIZE_RANGES` or :data:`REAL_SIZE_RANGES`)."""
     identifier = category_id(category) if isinstance(category, str) else int(category)
-    mesh, scale, extents = normalize_mesh(BUILDERS[category_name(identifier)](rng, step))
+    name = category_name(identifier)
+    mesh, scale, extents = normalize_mesh(BUILDERS[name](rng, step, size_ranges[name]))
     model_id = f"synth_{int(rng.integers(1 << 48)):012x}"
     return ObjectModel(identifier, model_id, mesh, scale, extents)

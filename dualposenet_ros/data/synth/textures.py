@@ -78,9 +78,15 @@ class Material:
     shininess: float
 
 
-def sample_material(class_id: int, rng: np.random.Generator) -> Material:
-    """A random material with the look of the category (e.g. grey laptops, bright cans)."""
-    hue, saturation, value = _LOOKS[category_name(class_id)]
+_ANY_LOOK = ((0.0, 1.0), (0.0, 1.0), (0.1, 0.95))
+"""The look of a category of one's own: any colour."""
+
+
+def sample_material(category: int | str, rng: np.random.Generator) -> Material:
+    """A random material with the look of the category (NOCS class id or category name; e.g.
+    grey laptops, bright cans; any colour for a category of one's own)."""
+    name = category_name(category) if isinstance(category, (int, np.integer)) else str(category)
+    hue, saturation, value = _LOOKS.get(name, _ANY_LOOK)
     base = _hsv(rng.uniform(*hue), rng.uniform(*saturation), rng.uniform(*value))
     second = _hsv(rng.uniform(0, 1), rng.uniform(0.2, 1.0), rng.uniform(0.2, 1.0))
     direction = np.array([0.0, 1.0, 0.0]) if rng.uniform() < 0.6 else rng.normal(size=3)

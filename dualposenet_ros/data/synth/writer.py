@@ -9,7 +9,9 @@ tight box in normalised object coordinates); for val images also the ground trut
 format ``segmentation_results/val/results_val_<scene>_<idx>.pkl``. Predicted masks are the
 rendered visible masks, each eroded or dilated by one pixel at random (never emptied) to look
 like a segmentation network's output, with scores drawn from [0.8, 1.0]; ``exact_masks`` keeps
-them exact. ``dataset.json`` at the root records the generator version, seed and counts.
+them exact. ``dataset.json`` at the root records the generator version, seed, counts and the categories
+(``"categories"``: the NOCS six, or one's own made from mesh folders, :mod:`.mesh_files`, whose
+objects are filed under their category name instead of a ShapeNet synset).
 
 Every scene draws from its own generator seeded by (seed, split, scene index), so scenes can be
 written in any order by parallel workers and the output depends only on the seed.
@@ -21,6 +23,7 @@ import json
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,15 @@ from tqdm import tqdm
 
 from ... import __version__
 from ...core.camera import Intrinsics
-from ...core.categories import CATEGORIES, category_name
+from ...core.categories import NOCS_CATEGORIES, CategorySet
 from .. import nocs_io
 from ..nocs_io import CAMERA_INTRINSICS, MetaRecord
 from .render import Frame, render_scene
-from .scene import SceneSampler
+from .effects import depth_noise
+from .mesh_files import MeshCategory
+from .scene import SceneConfig, SceneSampler
+from .segmenter import segmenter_masks
+from .shapes import REAL_SIZE_RANGES, SIZE_RANGES
 
 GENERATOR_VERSION = "2"  # 2: gt_RTs in the public optical frame (1 wrote them with x and y negated)
 """Bumped whenever the same seed would produce different data."""
@@ -54,6 +61,15 @@ class SynthSettings:
     image_size: tuple[int, int] = (640, 480)
     encoded_depth: bool = False  # 3-channel CAMERA depth encoding instead of 16-bit PNG
     exact_masks: bool = False
+    mesh_categories: tuple[MeshCategory, ...] = ()  # one's own categories instead of the NOCS six
+    effects: tuple[str, ...] = ()  # realism effects by name (.effects.EFFECTS); none: the clean generator
+
+    @property
+    def categories(self) -> CategorySet:
+        """The dataset's categories in class-id order (recorded in ``dataset.json``)."""
+        if not self.mesh_categories:
+            return NOCS_CATEGORIES
+        return CategorySet(tuple(category.category for category in self.mesh_categories))
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -91,25 +107,21 @@ def ground_truth(frame: Frame, image_id: int, image_path: str) -> dict[str, Any]
     }
 
 
-def _perturb(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The mask eroded or dilated by one pixel, or unchanged, at random; never emptied."""
-    kernel = np.ones((3, 3), np.uint8)
-    choice = rng.integers(3)
-    if choice == 0:
-        return mask
-    changed = (cv2.dilate if choice == 1 else cv2.erode)(mask.astype(np.uint8), kernel).astype(bool)
-    return changed if changed.any() else mask
-
-
-def segmentation_results(frame: Frame, gt: dict[str, Any], rng: np.random.Generator, exact: bool) -> dict[str, Any]:
-    """Segmentation results of a frame in the public Mask R-CNN format (gt keys included)."""
+def segmentation_results(frame: Frame, gt: dict[str, Any], rng: np.random.Generator, exact: bool,
+                         effects: Collection[str] = ()) -> dict[str, Any]:
+    """Segmentation results of a frame in the public Mask R-CNN format (gt keys included); the
+    masks as a segmentation network would give them (:func:`.segmenter.segmenter_masks`)."""
     height, width = frame.instance_mask.shape
-    masks = [frame.instance_mask == instance.instance_id for instance in frame.instances]
-    if not exact:
-        masks = [_perturb(mask, rng) for mask in masks]
+    exact_masks = [frame.instance_mask == instance.instance_id for instance in frame.instances]
+    if exact:
+        detections = list(enumerate(exact_masks))
+    else:
+        detections = segmenter_masks(exact_masks, rng, effects)
+    masks = [mask for _, mask in detections]
+    sources = np.array([index for index, _ in detections], dtype=np.int64)
     return {
         **gt,
-        "pred_class_ids": gt["gt_class_ids"].copy(),
+        "pred_class_ids": gt["gt_class_ids"][sources].copy() if len(sources) else gt["gt_class_ids"][:0].copy(),
         "pred_scores": rng.uniform(0.8, 1.0, size=len(masks)).astype(np.float32),
         "pred_bboxes": np.array([mask_bbox(mask) for mask in masks], dtype=np.int32).reshape(-1, 4),
         "pred_masks": np.stack(masks, axis=2) if masks else np.zeros((height, width, 0), dtype=bool),
@@ -131,9 +143,15 @@ def write_frame(root: Path, split: str, scene: str, index: str, frame: Frame, en
 def write_scene(root: Path, split: str, scene_index: int, settings: SynthSettings) -> dict[str, Any]:
     """Sample, render and write every image of one scene; returns its counts."""
     rng = scene_rng(settings.seed, split, scene_index)
-    sampler = SceneSampler(intrinsics=settings.intrinsics, image_size=settings.image_size)
+    distractors = (1, 4) if "distractors" in settings.effects else (0, 0)
+    sizes = REAL_SIZE_RANGES if "real_sizes" in settings.effects else SIZE_RANGES
+    sampler = SceneSampler(SceneConfig(mesh_categories=settings.mesh_categories, distractors=distractors,
+                                       size_ranges=sizes), settings.intrinsics, settings.image_size)
+    noise = depth_noise(settings.effects)
     scene = sampler.sample(rng)
     for obj in scene.objects:
+        if obj.model.class_id == 0:  # clutter: no model files, never annotated
+            continue
         bbox_path = root / "obj_models" / split / obj.model.synset / obj.model.model_id / "bbox.txt"
         nocs_io.write_model_extents(bbox_path, obj.model.extents)
     scene_name = f"{scene_index:05d}"
@@ -141,10 +159,11 @@ def write_scene(root: Path, split: str, scene_index: int, settings: SynthSetting
     for image in range(settings.images_per_scene):
         if image:
             scene = scene.with_camera(sampler.sample_view(scene, rng))
-        frame = render_scene(scene, settings.intrinsics, settings.image_size, rng=rng)
+        frame = render_scene(scene, settings.intrinsics, settings.image_size, rng=rng, depth_noise=noise,
+                             color_variety="color_variety" in settings.effects)
         index = f"{image:04d}"
         write_frame(root, split, scene_name, index, frame, settings.encoded_depth)
-        per_class.update(category_name(gt.class_id) for gt in frame.instances)
+        per_class.update(settings.categories.name(gt.class_id) for gt in frame.instances)
         if split in _EVALUATED_SPLITS:
             tag = nocs_io.split_tag("CAMERA", split)
             name = nocs_io.results_file_name(tag, scene_name, index)
@@ -152,7 +171,7 @@ def write_scene(root: Path, split: str, scene_index: int, settings: SynthSetting
                 frame, scene_index * settings.images_per_scene + image, f"CAMERA/{split}/{scene_name}/{index}"
             )
             nocs_io.save_results(root / "gts" / tag / name, gt, kind="gt")
-            segmentation = segmentation_results(frame, gt, rng, settings.exact_masks)
+            segmentation = segmentation_results(frame, gt, rng, settings.exact_masks, settings.effects)
             nocs_io.save_results(root / "segmentation_results" / tag / name, segmentation, kind="segmentation")
     return {"split": split, "images": settings.images_per_scene, "per_class": dict(per_class)}
 
@@ -179,6 +198,8 @@ def generate_dataset(
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}: expected {SPLITS}")
     tasks = [(os.fspath(root), split, index, settings) for split in SPLITS for index in range(scenes.get(split, 0))]
+    for category in settings.mesh_categories:
+        category.meshes()  # a missing folder or a broken file fails here, before any worker starts
     root.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(tasks), unit="scene", desc="synth", disable=not progress)
     results = []
@@ -209,12 +230,13 @@ def _summary(settings: SynthSettings, scenes: dict[str, int], results: list[dict
             "scenes": scenes.get(split, 0),
             "images": sum(result["images"] for result in mine),
             "instances": sum(per_class.values()),
-            "per_class": {name: per_class.get(name, 0) for name in CATEGORIES},
+            "per_class": {name: per_class.get(name, 0) for name in settings.categories.names},
         }
     return {
         "generator": "dualposenet_ros.data.synth",
         "generator_version": GENERATOR_VERSION,
         "package_version": __version__,
         "settings": {**asdict(settings), "intrinsics": list(settings.intrinsics)},
+        "categories": settings.categories.to_json(),
         "splits": splits,
     }
