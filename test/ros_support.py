@@ -14,15 +14,48 @@ from typing import Any
 import pytest
 
 
-def require_modules(*names: str) -> list[Any]:
-    """Import ``names`` or skip the test; where ROS is part of the environment
-    (DUALPOSENET_REQUIRE_ROS=1, set by tools/test.sh) a missing module fails it instead."""
+REQUIRE_ROS = "DUALPOSENET_REQUIRE_ROS"
+"""What this environment promises, so that a missing module fails a test instead of skipping it:
+unset (or empty): nothing, every ROS test skips what is missing (tools/test_minimum.sh);
+``1``: ROS 2 from the PyPI wheels (tools/test.sh): rclpy, the message packages and this package's
+interfaces; ``full``: a ROS installation from a distribution's packages (``colcon test``,
+CMakeLists.txt): also the libraries that exist only there (:data:`DISTRIBUTION_ONLY`)."""
+
+DISTRIBUTION_ONLY = ("tf2_ros", "message_filters", "cv_bridge", "launch", "launch_ros")
+"""ROS libraries that no PyPI wheel provides: their tests skip unless :data:`REQUIRE_ROS` is ``full``."""
+
+
+def required_ros() -> str:
+    """The level of :data:`REQUIRE_ROS`: ``""``, ``"1"`` or ``"full"`` (anything else fails, so that a
+    typo in a CI script cannot turn required tests into skipped ones)."""
+    level = os.environ.get(REQUIRE_ROS, "")
+    if level not in ("", "1", "full"):
+        pytest.fail(f"{REQUIRE_ROS}={level!r}: expected 1 (PyPI wheels) or full (a ROS installation)")
+    return level
+
+
+def _import_or_skip(names: tuple[str, ...], required: bool, where: str = "") -> list[Any]:
     try:
         return [importlib.import_module(name) for name in names]
     except ImportError as error:
-        if os.environ.get("DUALPOSENET_REQUIRE_ROS") == "1":
-            pytest.fail(f"required here but not importable (tools/setup.sh installs it): {error}")
-        pytest.skip(f"not available: {error}")
+        if required:
+            pytest.fail(f"required here ({REQUIRE_ROS}={required_ros()}) but not importable: {error}")
+        pytest.skip(f"not available: {error}{where}")
+
+
+def require_modules(*names: str) -> list[Any]:
+    """Import ``names`` or skip the test; where ROS is part of the environment
+    (:data:`REQUIRE_ROS` ``1`` or ``full``; tools/setup.sh installs them) a missing module fails it instead."""
+    return _import_or_skip(names, required_ros() != "")
+
+
+def require_distribution_library(name: str) -> Any:
+    """One of :data:`DISTRIBUTION_ONLY` (or a module of one), or skip the test; where a ROS
+    installation is promised (:data:`REQUIRE_ROS` ``full``) a missing one fails it instead."""
+    if name.split(".")[0] not in DISTRIBUTION_ONLY:
+        raise ValueError(f"{name} is not a distribution-only library: use require_modules")
+    return _import_or_skip((name,), required_ros() == "full",
+                           f" (only a ROS installation has it; there {REQUIRE_ROS}=full requires it)")[0]
 
 
 def require_rclpy() -> Any:

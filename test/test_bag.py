@@ -1,8 +1,9 @@
-"""rosbag2 writing, reading and timed replay with the ``rosbags`` library (no DDS needed here;
-test_demo.py records and replays over DDS)."""
+"""rosbag2 writing, reading and timed replay with the ``rosbags`` library; the recorder and the
+player over real DDS (test_demo.py records and replays with the whole demo)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -94,69 +95,127 @@ def test_bag_embeds_definitions_other_tools_can_decode(tmp_path: Path):
         assert connections["/dualposenet/objects"].digest == hashes["dualposenet_ros/msg/ObjectPoseArray"]
 
 
-class _FakePublisher:
-    def __init__(self, log, topic):
-        self.log, self.topic = log, topic
-
-    def publish(self, data):
-        self.log.append((time.monotonic(), self.topic, data))
-
-    def get_subscription_count(self):
-        return 1
+def _spin_until(executor, condition, timeout: float = 30.0) -> bool:
+    """Spin until ``condition()``: a bound on waiting, not on how fast anything is."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    return condition()
 
 
-class _FakeNode:
-    """Just enough of an rclpy node for BagRecorder and BagPlayer."""
+def test_recorder_writes_what_arrives_over_dds(tmp_path: Path, rclpy_context):
+    """Real publishers -> the recorder's raw subscriptions -> the bag: every message, in order per
+    topic, stamped with its arrival (between its publication and the moment the test saw it recorded)."""
+    rclpy = require_rclpy()
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
 
-    def __init__(self):
-        self.log, self.subscriptions = [], {}
+    from dualposenet_ros.ros_tools import bag
 
-    def create_publisher(self, msg_type, topic, qos):
-        return _FakePublisher(self.log, topic)
+    messages, _ = _messages()
+    recorder_node = rclpy.create_node("bag_recorder_test", context=rclpy_context)
+    source = rclpy.create_node("bag_source_test", context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(recorder_node)
+    try:
+        recorder = bag.BagRecorder(recorder_node, tmp_path / "bag", [(t, m) for t, m, _ in messages])
+        publishers = {topic: source.create_publisher(type(msg), topic, QoSProfile(depth=50))
+                      for topic, _, msg in messages}
+        assert _spin_until(executor, lambda: all(p.get_subscription_count() == 1 for p in publishers.values()))
+        before = time.time_ns()
+        sent = {topic: [] for topic, _, _ in messages}
+        for round_ in range(2):
+            for topic, _, msg in messages:
+                msg.header.stamp.sec = 20 + round_  # the two rounds differ: their order is checked
+                publishers[topic].publish(msg)
+                sent[topic].append(copy.deepcopy(msg))
+        assert _spin_until(executor, lambda: sum(recorder.counts.values()) == 2 * len(messages)), recorder.counts
+        after = time.time_ns()
+        recorder.close()
+        assert recorder.counts == {topic: 2 for topic, _, _ in messages}
+        assert list(recorder_node.subscriptions) == []  # closing unsubscribes
+    finally:
+        executor.shutdown()
+        source.destroy_node()
+        recorder_node.destroy_node()
+    recorded = list(bag.read_messages(tmp_path / "bag"))
+    assert len(recorded) == 2 * len(messages)
+    for topic, msgtype, _ in messages:
+        mine = [m for m in recorded if m.topic == topic]
+        assert [m.msgtype for m in mine] == [msgtype] * 2
+        assert [bag.deserialize(m) for m in mine] == sent[topic]
+    assert all(before <= m.timestamp <= after for m in recorded)  # stamped on arrival
 
-    def create_subscription(self, msg_type, topic, callback, qos, raw=False):
-        assert raw, "the recorder must take serialised messages"
-        self.subscriptions[topic] = callback
-        return topic
 
-    def destroy_subscription(self, subscription):
-        self.subscriptions.pop(subscription)
+PLAYBACK = [(0.0, "/color/image"), (0.0, "/segmentation"), (0.05, "/dualposenet/objects"),
+            (0.15, "/color/image"), (0.15, "/segmentation"), (0.2, "/dualposenet/objects"),
+            (0.25, "/color/image"), (0.25, "/segmentation")]
+"""(seconds after the first message, topic) of the bag the player test replays: three frames, the
+node output recorded between them."""
 
 
-def test_recorder_writes_what_arrives_and_player_keeps_the_timing(tmp_path: Path):
-    require_rclpy()
+def test_player_keeps_order_and_never_runs_ahead_of_the_recorded_timing(tmp_path: Path, rclpy_context):
+    """A bag written with known timestamps, replayed at half speed to a real subscriber: the player
+    waits for a subscriber on every topic, publishes the same bytes in the bag's order, leaves the
+    excluded topic out, and no message arrives before its recorded offset / rate after the start.
+    (Only the lower bound is checked: how late a message may be depends on the machine.)"""
+    rclpy = require_rclpy()
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
+
     from dualposenet_ros.ros_tools import bag
 
     messages, serialize = _messages()
-    node = _FakeNode()
-    recorder = bag.BagRecorder(node, tmp_path / "bag", [(t, m) for t, m, _ in messages])
-    for _ in range(2):
-        for topic, _, msg in messages:
-            node.subscriptions[topic](serialize(msg))
-        time.sleep(0.2)
-    recorder.close()
-    assert recorder.counts == {topic: 2 for topic, _, _ in messages} and not node.subscriptions
-    recorded = list(bag.read_messages(tmp_path / "bag"))
+    by_topic = {topic: (msgtype, msg) for topic, msgtype, msg in messages}
+    start_ns = 1_000_000_000
+    path = tmp_path / "bag"
+    written = []
+    with bag.BagWriter(path) as writer:
+        for topic, msgtype, _ in messages:
+            writer.add_topic(topic, msgtype)
+        for frame, (offset, topic) in enumerate(PLAYBACK):
+            msg = by_topic[topic][1]
+            msg.header.stamp.sec = 10 + frame  # a header stamp of its own per message
+            data = serialize(msg)
+            writer.write(topic, start_ns + round(offset * 1e9), data)
+            written.append((offset, topic, data, 10 * 1_000_000_000 + frame * 1_000_000_000 + 5))
+    replayed = [entry for entry in written if entry[1] != "/dualposenet/objects"]
 
-    player_node = _FakeNode()
-    player = bag.BagPlayer(player_node, tmp_path / "bag", exclude=["/dualposenet/objects"], rate=2.0)
-    assert set(player.topics) == {"/color/image", "/segmentation"} and player.subscribed()
-    seen = []
-    player.start(on_published=lambda topic, stamp, when: seen.append((topic, stamp)))
-    deadline = time.monotonic() + 10
-    while not player.finished and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert player.finished and player.error is None
-    published = [(topic, data) for _, topic, data in player_node.log]
-    expected = [(m.topic, m.data) for m in recorded if m.topic != "/dualposenet/objects"]
-    assert published == expected  # same bytes, same order, excluded topic left out
-    gaps = [b[0] - a[0] for a, b in zip(player_node.log, player_node.log[1:])]
-    recorded_gaps = [(b.timestamp - a.timestamp) * 1e-9 / 2.0 for a, b in
-                     zip([m for m in recorded if m.topic != "/dualposenet/objects"],
-                         [m for m in recorded if m.topic != "/dualposenet/objects"][1:])]
-    assert sum(gaps) == pytest.approx(sum(recorded_gaps), abs=0.05)  # at twice the recorded speed
-    assert player.result.published == 4 and len(seen) == 4
-    assert set(player.result.stamps["/color/image"]) == {10 * 1_000_000_000 + 5}
+    rate = 0.5
+    player_node = rclpy.create_node("bag_player_test", context=rclpy_context)
+    listener = rclpy.create_node("bag_listener_test", context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(listener)
+    try:
+        player = bag.BagPlayer(player_node, path, exclude=["/dualposenet/objects"], rate=rate)
+        assert set(player.topics) == {"/color/image", "/segmentation"}
+        assert not player.subscribed()  # nobody listens yet
+        arrivals: list[tuple[float, str, bytes]] = []
+        for count, topic in enumerate(player.topics, 1):
+            listener.create_subscription(bag.message_class(by_topic[topic][0]), topic,
+                                         lambda data, topic=topic: arrivals.append((time.monotonic(), topic, data)),
+                                         QoSProfile(depth=50), raw=True)
+            assert _spin_until(executor, lambda topic=topic: player.subscribed([topic]))
+            assert player.subscribed() == (count == len(player.topics))  # every topic, not just one
+        published: list[tuple[str, int | None]] = []
+        started = time.monotonic()
+        player.start(on_published=lambda topic, stamp, when: published.append((topic, stamp)))
+        done = _spin_until(executor, lambda: player.finished and len(arrivals) == len(replayed))
+        assert done, (arrivals, player.error)
+    finally:
+        player.stop()
+        executor.shutdown()
+        listener.destroy_node()
+        player_node.destroy_node()
+    assert player.error is None and player.result.published == len(replayed)
+    assert published == [(topic, stamp) for _, topic, _, stamp in replayed]  # the bag's order, excluded left out
+    assert {topic: set(stamps) for topic, stamps in player.result.stamps.items()} == {
+        topic: {stamp for _, t, _, stamp in replayed if t == topic} for topic in player.topics}
+    for topic in player.topics:  # one writer per topic: DDS keeps its order
+        assert [data for _, t, data in arrivals if t == topic] == [data for _, t, data, _ in replayed if t == topic]
+    for (offset, topic, data, _) in replayed:
+        arrived = next(when for when, t, d in arrivals if t == topic and d == data)
+        assert arrived - started >= offset / rate - 1e-6, (topic, offset, arrived - started)
 
 
 def test_reading_something_else_fails_clearly(tmp_path: Path):

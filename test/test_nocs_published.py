@@ -28,6 +28,12 @@ from dualposenet_ros.inference.pipeline import PoseEstimator
 FIXTURES = Path(__file__).parent / "fixtures" / "nocs_published"
 PAPER_REAL275 = {"3D50": 79.8, "3D75": 62.2, "5deg2cm": 29.3, "5deg5cm": 35.9, "10deg2cm": 50.0, "10deg5cm": 66.8}
 """DualPoseNet's REAL275 table (mAP in %); its whole released prediction set gives exactly these."""
+MEASURED_SUBSET = {"3D50": 80.6, "3D75": 65.7, "5deg2cm": 28.7, "5deg5cm": 36.1, "10deg2cm": 53.7, "10deg5cm": 61.1}
+"""This evaluator on the three fixture images (mAP in %, rounded to 0.1): ``evaluate_results(*load_results(
+"test/fixtures/nocs_published"))``. The pickles and the evaluator are deterministic, so a change of
+any 0.1 is a change of the evaluator."""
+PINNED = 0.05
+"""Half of the 0.1 the values are rounded to."""
 NEGATE_XY = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -65,21 +71,19 @@ def test_published_translations_project_inside_their_boxes(published):
         assert not flipped.any(), key
 
 
-def test_published_predictions_score_as_in_the_paper(published):
-    """DualPoseNet's own predictions: within 10 points of its REAL275 table on this 3-image subset.
-
-    Measured with this evaluator: IoU50 80.6, IoU75 65.7, 5°2cm 28.7, 5°5cm 36.1, 10°2cm 53.7,
-    10°5cm 61.1 (paper 79.8, 62.2, 29.3, 35.9, 50.0, 66.8)."""
+def test_published_predictions_score_as_measured(published):
+    """DualPoseNet's own predictions on this 3-image subset score the measured values, to 0.1 (within
+    6 points of its REAL275 table, :data:`PAPER_REAL275`, on the whole test set)."""
     scores = evaluate_results(*published).map
-    for metric, paper in PAPER_REAL275.items():
-        assert scores[metric] == pytest.approx(paper, abs=10.0), (metric, scores)
+    for metric, measured in MEASURED_SUBSET.items():
+        assert scores[metric] == pytest.approx(measured, abs=PINNED), (metric, scores)
 
 
 def test_negated_predictions_ruin_the_score(published):
-    """Predictions written in the negated frame score IoU50 15.7 and 0 on every pose metric."""
+    """Predictions written in the negated frame score IoU50 15.7 and 0 on IoU75 and every pose metric."""
     scores = evaluate_results(_negated(published[0], "pred_RTs"), published[1]).map
-    assert scores["3D50"] < 25.0, scores
-    assert all(scores[metric] == 0.0 for metric in ("5deg2cm", "5deg5cm", "10deg2cm", "10deg5cm")), scores
+    assert scores["3D50"] == pytest.approx(15.7, abs=PINNED), scores
+    assert all(scores[metric] == 0.0 for metric in ("3D75", "5deg2cm", "5deg5cm", "10deg2cm", "10deg5cm")), scores
 
 
 def test_the_evaluator_depends_on_the_frame(published):
@@ -88,7 +92,8 @@ def test_the_evaluator_depends_on_the_frame(published):
     right = evaluate_results(*published).map
     both = evaluate_results(_negated(published[0], "pred_RTs", "gt_RTs"), published[1]).map
     assert both["5deg2cm"] == pytest.approx(right["5deg2cm"])  # pose errors are frame-invariant
-    assert abs(both["3D75"] - right["3D75"]) > 1.0, (right, both)
+    assert right["3D75"] == pytest.approx(MEASURED_SUBSET["3D75"], abs=PINNED)
+    assert both["3D75"] == pytest.approx(71.3, abs=PINNED), both  # measured: 71.3
 
 
 def _segmentation(class_ids: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> dict:
@@ -144,8 +149,11 @@ def test_synthetic_ground_truth_is_in_the_public_frame(estimated_frame):
 
 def test_estimate_round_trip_matches_public_ground_truth(estimated_frame):
     """Shipped model -> pose_results -> evaluator's IoU and pose errors against the public-frame ground
-    truth: the objects are found (median IoU > 0.5, median errors within 10°/3 cm; one object of this
-    scene is cut by the image border); negated, every one is more than 5 cm off."""
+    truth: the objects are found with the measured medians (IoU 0.795, 4.44°, 2.18 cm; one object
+    of this scene is cut by the image border); negated, every one is more than 5 cm off.
+
+    Measured (the same with 1 and 2 torch threads): median IoU 0.7948, median errors 4.443° and
+    2.181 cm; negated: median IoU 0.0442, translation errors 8.7 to 39.8 cm."""
     frame, gt, written = estimated_frame
     symmetric = np.array([is_symmetric(int(c), bool(h)) for c, h in zip(gt["gt_class_ids"],
                                                                          gt["gt_handle_visibility"])])
@@ -154,6 +162,9 @@ def test_estimate_round_trip_matches_public_ground_truth(estimated_frame):
         iou = box_iou(rts, written["pred_scales"], gt["gt_RTs"], gt["gt_scales"], symmetric)[diagonal, diagonal]
         errors = pose_errors(rts, gt["gt_RTs"], symmetric)[diagonal, diagonal]
         if good:
-            assert np.median(iou) > 0.5 and np.all(np.median(errors, axis=0) < [10.0, 3.0]), (iou, errors)
+            assert np.median(iou) == pytest.approx(0.795, abs=0.01), (iou, errors)
+            rotation_deg, translation_cm = np.median(errors, axis=0)
+            assert rotation_deg == pytest.approx(4.44, abs=0.2), errors
+            assert translation_cm == pytest.approx(2.18, abs=0.1), errors
         else:
             assert np.median(iou) < 0.25 and np.all(errors[:, 1] > 5.0), (iou, errors)

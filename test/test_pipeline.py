@@ -144,17 +144,27 @@ def test_class_ids_beyond_the_models_categories_are_refused(estimator):
 
 
 def test_cpu_and_batched_spherical_maps_agree(estimator):
-    """The CPU path builds maps per instance with NumPy, accelerators in one torch call."""
-    from dualposenet_ros.model.preprocess import spherical_maps_batch
+    """The estimator's maps on its device (NumPy per instance on the CPU, one torch call on an
+    accelerator) equal NumPy's per-instance maps computed on the CPU, and so does the batched torch
+    function on the CPU: each path is checked against an independent implementation."""
+    from dualposenet_ros.model.preprocess import spherical_maps, spherical_maps_batch
 
     rng = np.random.default_rng(3)
     centred = torch.from_numpy(rng.normal(0, 0.05, (3, 400, 3)).astype(np.float32))
     colors = torch.from_numpy(rng.uniform(-0.5, 0.5, (3, 400, 3)).astype(np.float32))
     valid = torch.from_numpy(rng.uniform(size=(3, 400)) < 0.7)
-    ours = estimator._spherical_maps(centred, colors, valid)
-    batched = spherical_maps_batch(centred, colors, valid, estimator.resolution)
-    for a, b in zip(ours, batched):
-        assert torch.equal(a, b)
+    per_instance = [spherical_maps(points[keep], rgb[keep], estimator.resolution)
+                    for points, rgb, keep in zip(centred.numpy(), colors.numpy(), valid.numpy())]
+    reference = (torch.from_numpy(np.stack([m[0] for m in per_instance])).permute(0, 3, 1, 2),
+                 torch.from_numpy(np.stack([m[1] for m in per_instance])).permute(0, 3, 1, 2))
+    device = estimator.device
+    ours = estimator._spherical_maps(centred.to(device), colors.to(device), valid.to(device))
+    batched_on_cpu = spherical_maps_batch(centred, colors, valid, estimator.resolution)
+    for expected, on_device, batched in zip(reference, ours, batched_on_cpu):
+        assert on_device.device.type == device.type
+        assert expected.count_nonzero() > 0
+        assert torch.equal(on_device.cpu(), expected)
+        assert torch.equal(batched, expected)
 
 
 # -- precision and backend options (shipped model, rendered scenes) -------------------------------
