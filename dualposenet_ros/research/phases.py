@@ -39,7 +39,9 @@ from ..core.categories import NOCS_CATEGORIES, CategorySet
 from ..core.estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
 from ..core.frames import public_pose_matrix
 from ..data import nocs_io
+from ..inference.backends import Backend
 from ..inference.pipeline import EstimatorSettings, PoseEstimator
+from ..model.precision import Precision
 
 LOGGER = logging.getLogger(__name__)
 
@@ -254,10 +256,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="model checkpoint (default: the shipped model)")
     parser.add_argument("--out", type=Path, help="output folder (default: results/<dataset>/<phase>)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+    parser.add_argument("--precision", default="fp32", choices=Precision.values(),
                         help="precision of the un-refined passes' large linear layers "
                              "(torch backend; docs/benchmarks.md)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+    parser.add_argument("--backend", default="torch", choices=Backend.values(),
                         help="runtime of the un-refined passes; refinement always runs on torch")
     parser.add_argument("--workers", type=int, default=2, help="image-reading threads")
     parser.add_argument("--max-images", type=int, help="only the first N segmentation files")
