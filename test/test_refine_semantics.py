@@ -175,6 +175,27 @@ def test_weights_are_restored_between_instances_and_chunks_change_nothing(device
         torch.testing.assert_close(got[1:2], want, atol=1e-5, rtol=1e-5)
 
 
+def test_chunks_after_a_stop_keep_their_unrefined_pose_without_refining():
+    """Once the frame's budget is spent (or the node stops), the remaining chunks cost one plain
+    encoder pass, not an encoder copy each: their objects keep the unrefined pose, marked not refined."""
+    model, distance, rgb, points = inputs("cpu")
+    settings = RefineSettings(3e-3, 5, 0.0)
+    calls = []
+
+    def stop_after_first_chunk() -> bool:
+        calls.append(None)
+        return len(calls) > settings.iterations  # the first chunk's iterations, then stop
+
+    result, _ = refine_encoder_in_chunks(model, distance, rgb, points, settings, should_stop=stop_after_first_chunk,
+                                         chunk=1)
+    assert result.stopped == "cancelled"
+    assert result.refined is not None and result.refined[0] and not result.refined[1:].any()
+    with torch.no_grad():
+        unrefined = model.decode_pose(model.encode(distance[1:], rgb[1:]))
+    for got, want in zip(result.pose, unrefined):
+        torch.testing.assert_close(got[1:], want, atol=1e-6, rtol=1e-6)
+
+
 def test_iterations_count_forward_passes_and_zero_keeps_the_unrefined_pose():
     model, distance, rgb, points = inputs("cpu")
     with torch.no_grad():

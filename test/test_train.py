@@ -179,6 +179,18 @@ def test_resume_is_exact(tmp_path):
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
+def test_resume_refuses_other_data(tmp_path):
+    """Resuming on other stores would silently change the sampler's position and what the run learns."""
+    make_store(tmp_path / "store", count=8)
+    make_store(tmp_path / "other", count=12, seed=1)
+    config = write_config(tmp_path / "tiny.yaml", batch_size=4)
+    common = dict(config=str(config), progress=False, out=str(tmp_path / "run"))
+    train(TrainOptions(data=str(tmp_path / "store"), max_steps=1, **common))
+    with pytest.raises(ValueError, match="--resume: the run was trained on"):
+        train(TrainOptions(data=str(tmp_path / "other"), max_steps=2, resume=True, **common))
+    train(TrainOptions(data=str(tmp_path / "store"), max_steps=2, resume=True, **common))  # the same data resumes
+
+
 def test_validation_loss_logged(tmp_path):
     make_store(tmp_path / "store", count=8)
     make_store(tmp_path / "val", count=6, seed=1)

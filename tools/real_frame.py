@@ -76,7 +76,6 @@ def compare(checkpoint: str | None, fixture: Path = FIXTURE, threads: int | None
     """Errors per object of the model (``None``: the shipped one) and of the official predictions."""
     import torch
 
-    from dualposenet_ros.core.camera import Intrinsics
     from dualposenet_ros.data import nocs_io
     from dualposenet_ros.core.estimates import FrameInput, InstanceInput
     from dualposenet_ros.evaluation.scoring import PoseRecord, match
@@ -87,7 +86,7 @@ def compare(checkpoint: str | None, fixture: Path = FIXTURE, threads: int | None
     results = nocs_io.read_pickle(fixture / "results_test_scene_6_0000.pkl")
     rgb = nocs_io.read_color(fixture / "0000_color.png")
     depth = nocs_io.read_depth(fixture / "0000_depth.png").astype(np.float32) / 1000.0
-    intrinsics = Intrinsics(591.0125, 590.16775, 322.525, 244.11084)
+    intrinsics = nocs_io.REAL_INTRINSICS
     masks = ground_truth_masks(depth, intrinsics, results)
     truths = truth_records(results)
     instances = tuple(InstanceInput(mask=mask, class_id=truth.class_id, instance_id=truth.instance_id)

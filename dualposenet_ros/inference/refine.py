@@ -38,6 +38,7 @@ commands) and compares this loop with the original's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -300,13 +301,22 @@ def refine_encoder_in_chunks(model: DualPoseNet, distance_map: torch.Tensor, rgb
     chunk = batch if chunk is None else max(1, min(chunk, batch))
     parts, start = [], 0
     while start < batch:
+        reason = _stop_reason(deadline, should_stop)
+        if reason is not None and parts:  # the rest keeps its unrefined pose: no encoder copies past the budget
+            rest = slice(start, batch)
+            parts.append(dataclasses.replace(_unrefined(model, distance_map[rest], rgb_map[rest], points[rest]),
+                                             stopped=reason))
+            break
         rows = slice(start, start + chunk)
+        out_of_memory = False
         try:  # with the deadline spent, a chunk evaluates its unrefined pose and stops
             part = refine_encoder(model, distance_map[rows], rgb_map[rows], points[rows], settings, deadline,
                                   should_stop)
         except (RuntimeError, MemoryError) as error:
             if not is_out_of_memory(error):
                 raise
+            out_of_memory = True  # handled below, once the failed attempt's tensors are freed with the traceback
+        if out_of_memory:
             _release_memory(distance_map.device)
             if chunk > 1:
                 chunk = max(1, chunk // 2)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ..core.camera import Intrinsics
 from ..core.categories import NOCS_CATEGORIES, CategorySet
-from ..core.estimates import FrameInput, InstanceInput, ObjectEstimate, RefineMode
+from ..core.estimates import EstimateStatus, FrameInput, InstanceInput, ObjectEstimate, RefineMode
 from ..core.frames import public_pose_matrix
 from ..data import nocs_io
 from ..inference.backends import Backend
@@ -215,7 +215,7 @@ def run_phase(estimator: PoseEstimator, data_root: Path, dataset: str, phase: st
             continue
         estimates = estimator.estimate(item.frame, refine=mode)
         skipped.update(item.skipped_instances)
-        skipped["too few depth points"] += sum(e.status != 0 for e in estimates)
+        skipped["too few depth points"] += sum(e.status == EstimateStatus.TOO_FEW_POINTS for e in estimates)
         results = pose_results(item.segmentation, item.frame.instances, estimates)
         nocs_io.save_results(out_dir / item.name, results, kind="pose")
         counts["images"] += 1

@@ -319,6 +319,21 @@ def _categories(dataset: Any) -> Any:
     return found[0]
 
 
+def _check_resumed_data(saved: Mapping[str, Any], dataset: Any) -> None:
+    """A resumed run must read the data it started on: other stores would change the sampler's
+    position, the steps per epoch and the categories the checkpoint records, without a word."""
+    def summary(sources: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(source.get("dataset"), source.get("split"), source.get("instances")) for source in sources]
+
+    saved_sources = saved.get("sources")
+    if saved_sources is not None and summary(saved_sources) != summary(dataset.sources):
+        raise ValueError(f"--resume: the run was trained on {summary(saved_sources)} (dataset, split, instances), "
+                         f"not on {summary(dataset.sources)}: give it the same --data / --dataset")
+    saved_categories = saved.get("categories")
+    if saved_categories is not None and saved_categories != _categories(dataset).to_json():
+        raise ValueError("--resume: the stores hold other categories than the run was trained on")
+
+
 def train(options: TrainOptions) -> dict[str, Any]:
     """Run (or resume) training; returns a summary (final step, last losses, throughput)."""
     from tqdm import tqdm
@@ -350,6 +365,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
         jitter = augment_cfg.get("color_jitter")
         augment = ColorJitter(**jitter) if isinstance(jitter, Mapping) else (ColorJitter() if jitter else None)
         dataset = InstanceDataset(options.data, augment=augment, seed=seed)
+        if state is not None:
+            _check_resumed_data(saved_meta, dataset)
         if dataset.resolution != model_config.resolution:
             n = model_config.resolution
             raise ValueError(f"{dataset.store.root} holds {dataset.resolution}x{dataset.resolution} maps but the model "
