@@ -266,9 +266,9 @@ class PoseEstimator:
     def _centre(points: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3) float64 centroid of each current point set and the (B, N, 3) centred points
         (zero outside the set)."""
-        weights = valid.to(torch.float64)[..., None]
-        centroid = (points.double() * weights).sum(1) / weights.sum(1)
-        return centroid, ((points.double() - centroid[:, None]) * weights).to(points.dtype)
+        points64, weights = points.double(), valid.to(torch.float64)[..., None]
+        centroid = (points64 * weights).sum(1) / weights.sum(1)
+        return centroid, ((points64 - centroid[:, None]) * weights).to(points.dtype)
 
     def _explicit_pass(self, points: torch.Tensor, colors: torch.Tensor,
                        valid: torch.Tensor) -> tuple[PoseOutput, torch.Tensor]:
