@@ -158,3 +158,29 @@ def test_a_lost_image_long_after_the_previous_frame_is_incomplete_not_late(mf):
     rig.camera(10.1)
     events = rig.matcher.collect()
     assert events.incomplete == {"depth": 1} and events.too_late == 0
+
+
+def test_frames_pushed_out_by_the_memory_cap_are_counted_and_forgotten(mf):
+    """With a cap tighter than the window, every frame no segmentation claimed is counted once and
+    the matcher keeps no record of it (a node that runs all day)."""
+    rig = Rig(mf, window=10.0, cache_size=5)
+    times = frame_times(200)
+    for t in times:
+        rig.camera(t)
+    assert rig.matcher.not_segmented == len(times) - 5
+    assert len(rig.matcher._unclaimed) == 5 and all(len(cache.cache_msgs) == 5 for cache in rig.matcher.caches)
+    rig.segment(times[1])  # its images were pushed out by the cap: too late, not lost
+    events = rig.matcher.collect()
+    assert events.too_late == 1 and not events.incomplete
+
+
+def test_a_segmentation_of_a_frame_before_the_node_started_is_not_a_loss(mf):
+    """A segmenter already running when the node starts answers for frames the node never saw: not
+    incomplete (no 'lost images' warning), not too late."""
+    rig = Rig(mf)
+    for t in frame_times(10, start=1.0):
+        rig.camera(t)
+    rig.segment(0.5)
+    events = rig.matcher.collect()
+    assert rig.frames == [] and not events.incomplete and events.too_late == 0
+    assert rig.matcher.waiting == 0

@@ -300,7 +300,7 @@ _STATIC_SPECS: tuple[Spec, ...] = (
     Spec("sync.window", 2.0, "Seconds of colour, depth and camera_info images kept (by stamp) for a segmentation "
          "that comes late; one that comes later is counted as too late.", low=0.01, high=60.0),
     Spec("sync.queue_size", 60, "Images kept per input at most (colour, depth, camera_info): a memory cap "
-         "besides sync.window (60 = 2 s at 30 Hz).", low=1, high=1000),
+         "besides sync.window (60: about 2 s at 30 Hz).", low=1, high=1000),
     Spec("sync.slop", 0.05, "Approximate matching: largest difference, seconds, between the segmentation's stamp "
          "and each image's.", low=1e-6, high=10.0),
     Spec("depth.min", 0.1, "Depth below this (metres) is treated as no depth (too close for an RGB-D camera).",

@@ -407,5 +407,7 @@ class InstanceReader:
             count = len(msg.detections)
             masks = self.masks.take(msg.header.stamp, count, self.mask_timeout) if count else []
             instances, issues = instances_from_detections(msg, masks, shape, self.class_map, max_pixels)
+        if max_instances is None or len(instances) <= max_instances:  # no mask needs counting
+            return tuple(instances), issues
         kept, too_many = keep_largest(instances, [int(np.count_nonzero(i.mask)) for i in instances], max_instances)
         return tuple(kept), issues + too_many

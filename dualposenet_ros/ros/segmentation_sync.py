@@ -91,6 +91,7 @@ class SegmentationMatcher:
             raise ValueError(f"expected {len(IMAGE_INPUTS)} image filters ({', '.join(IMAGE_INPUTS)})")
         self.window_ns = int(window * 1e9)
         self.window = float(window)
+        self.cache_size = int(cache_size)
         self.slop_ns = None if slop is None else int(slop * 1e9)
         self._on_frame = on_frame
         self._now_ns = now_ns
@@ -110,7 +111,9 @@ class SegmentationMatcher:
         """Segmentations that came after their images were dropped."""
         self.not_segmented = 0
         """Frames whose images were dropped before a segmentation claimed them."""
-        self.caches = [mf.Cache(f, cache_size) for f in images]
+        # One place more than the cap: the oldest image leaves through _drop (which counts a frame no
+        # segmentation claimed), never silently from inside the Cache.
+        self.caches = [mf.Cache(f, self.cache_size + 1) for f in images]
         for index, cache in enumerate(self.caches):
             cache.registerCallback(self._on_image, index)
         segmentation.registerCallback(self._on_segmentation)
@@ -129,6 +132,9 @@ class SegmentationMatcher:
             self._newest_seen[index] = newest = stamp if newest is None else max(newest, stamp)
             self._unclaimed.add(stamp)
             self._drop(index, newest - self.window_ns)
+            times = self.caches[index].cache_times
+            if len(times) > self.cache_size:  # the memory cap binds before the window
+                self._drop(index, sorted(t.nanoseconds for t in times)[len(times) - self.cache_size])
             ready = self._retry()
         self._hand_on(ready)
 
@@ -168,7 +174,8 @@ class SegmentationMatcher:
     # -- matching -------------------------------------------------------------------------------
 
     def _lookup(self, index: int, stamp: int) -> tuple[str, Any]:
-        """("found", image), ("wait", None), ("late", None) or ("missing", None) for one input."""
+        """("found", image), ("wait", None), ("late", None), ("before_start", None) or ("missing", None)
+        for one input."""
         newest, first = self._newest_seen[index], self._first_seen[index]
         if newest is None or newest < stamp:
             return "wait", None  # this input's image (or a nearer one) may still come
@@ -180,8 +187,10 @@ class SegmentationMatcher:
                            key=lambda msg: abs(stamp_ns(msg.header.stamp) - stamp))
         if found:
             return "found", found[0]
+        if stamp < min(seen for seen in self._first_seen if seen is not None):
+            return "before_start", None  # older than every input's first image: the node was not listening yet
         cached = [t.nanoseconds for t in cache.cache_times]
-        evicted = len(cached) >= cache.cache_size and min(cached) > stamp  # pushed out by the cache size
+        evicted = len(cached) >= self.cache_size and min(cached) > stamp  # pushed out by the cache size
         if first is not None and first <= stamp and (stamp < newest - self.window_ns or evicted):
             return "late", None  # its image would have been dropped by now: this came too late to tell
         return "missing", None
@@ -196,6 +205,8 @@ class SegmentationMatcher:
                 continue
             self._waiting.remove(entry)
             self._claim(entry.stamp, [image for _, image in results if image is not None])
+            if "before_start" in kinds:
+                continue  # not a loss: the node was not listening yet
             if all(kind == "found" for kind in kinds):
                 self.complete += 1
                 ready.append((*(image for _, image in results), entry.msg))
@@ -216,6 +227,8 @@ class SegmentationMatcher:
         """A segmentation that cannot wait any longer: incomplete, missing what has not come."""
         self._claim(entry.stamp, [])
         results = [self._lookup(index, entry.stamp)[0] for index in range(len(self.caches))]
+        if "before_start" in results:
+            return
         if "late" in results:
             self.too_late += 1
             self._events.too_late += 1
