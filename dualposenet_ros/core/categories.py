@@ -137,3 +137,8 @@ def class_id(name: str) -> int:
 def is_symmetric(class_id: int, handle_visible: bool = True) -> bool:
     """Whether rotation about the object y axis is unobservable for this NOCS instance."""
     return NOCS_CATEGORIES.is_symmetric(class_id, handle_visible)
+
+
+DEFAULT_CLASS_MAP = "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: can, notebook: laptop"
+"""The node's ``class_map`` default: COCO and common detector names -> NOCS categories (category names
+map to themselves). Here, below the node's parameters and its segmentation readers, so both read one string."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.categories import DEFAULT_CLASS_MAP
 from ..core.estimates import RefineMode
 
 __all__ = [
@@ -325,7 +326,7 @@ _STATIC_SPECS: tuple[Spec, ...] = (
          "instance_segmentation (dualposenet_ros/InstanceSegmentation), detections_masks "
          "(vision_msgs/Detection2DArray + segmentation/masks images) or yolo_ros (yolo_msgs/DetectionArray).",
          choices=("instance_segmentation", "detections_masks", "yolo_ros")),
-    Spec("class_map", "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: can, notebook: laptop",
+    Spec("class_map", DEFAULT_CLASS_MAP,
          "Segmenter class name or id -> category, comma-separated 'class: category' entries (category names map "
          "to themselves); detections of other classes are skipped and counted."),
     Spec("segmentation.mask_timeout", 0.5, "detections_masks: seconds to wait for a frame's mask images after its "
@@ -459,7 +460,7 @@ def validate(values: Mapping[str, Any]) -> NodeConfig:
                 categories = categories_from_metadata(read_checkpoint_config(checkpoint)[1])
             except (CheckpointError, ValueError) as error:
                 errors.append(f"checkpoint {checkpoint!r}: {error}")
-    from .segmentation_inputs import DEFAULT_CLASS_MAP, parse_class_map
+    from .segmentation_inputs import parse_class_map
 
     class_map = None
     text = str(values["class_map"])

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..core.categories import NOCS_CATEGORIES, CategorySet
+from ..core.categories import DEFAULT_CLASS_MAP, NOCS_CATEGORIES, CategorySet
 from ..core.estimates import InstanceInput
 from .conversions import LABEL_ENCODINGS, InputError, InputIssue, image_array
 
@@ -57,8 +57,6 @@ FORMATS = ("instance_segmentation", "detections_masks", "yolo_ros")
 MASKS_TOPIC = "segmentation/masks"
 """Topic of the mask images of the ``detections_masks`` format (relative, remappable)."""
 
-DEFAULT_CLASS_MAP = "cup: mug, coffee cup: mug, wine bottle: bottle, tin can: can, notebook: laptop"
-"""``class_map`` default: COCO and common detector names -> categories (category names map to themselves)."""
 
 Instances = tuple[tuple[InstanceInput, ...], list[InputIssue]]
 T = TypeVar("T")
