@@ -18,6 +18,14 @@ For every image of the split and every instance of its ``meta.txt`` that is pres
 5. inputs: spherical distance / colour maps of the centred points (normalised colours) and
    ``num_points`` sampled centred points.
 
+**Segmenter-like masks** (``--mask-effects``, the ``mask_*`` effects of ``dualposenet synth``): the pose
+and size are still fitted to the exact mask's pixels (the ground truth), but the inputs (points, colours,
+maps, centroid ``c``, hence the translation target ``t - c``) come from the exact mask as a segmentation
+network would give it (:func:`~dualposenet_ros.data.synth.segmenter.segmenter_mask`: eroded or dilated,
+bleeding into the background and neighbours, coarse, cut, one piece of a split), so the network trains on
+the masks it meets at test time. Their canonical targets are ``R_c^T (p - t) / s`` for every point, those
+off the object included, which the NOCS map cannot give (``--canonical-source coord`` is refused).
+
 Box extents come from the model files when they exist: CAMERA
 ``obj_models/<subset>/<synset>/<model>/bbox.txt`` (upper and lower corner rows), Real
 ``obj_models/real_<subset>/<model>.txt`` (three sizes). **Fallback** when no file is found: the
@@ -32,12 +40,13 @@ taller than 440 pixels (``oversized_mask_box``: a rendering error of CAMERA, the
 image; ``--max-mask-box``). Instances: class id 0 (NOCS distractor objects), unknown class ids,
 instances absent from the mask, the broken CAMERA mug model ``b9be7cfe653740eb7633a2dd89cec754``
 (``skipped_model``; ``--skip-models``), fewer than 64 valid depth pixels (``too_few_points``;
-``--min-depth-pixels``), and, the project's own checks, a fit whose inlier ratio is below
+``--min-depth-pixels``; with ``--mask-effects`` the segmenter-like mask's pixels count too, the mask
+box is the exact one's), and, the project's own checks, a fit whose inlier ratio is below
 ``--min-inlier-ratio`` or whose scale is outside ``--scale-range``.
 
 Images are processed in parallel (``--workers`` processes, ``imap`` in order, so the output is the
 same for any number of workers); the random choices (RANSAC sets, point sampling) use a generator
-seeded by ``(--seed, image index)``.
+seeded by ``(--seed, image index)``, the mask effects their own one seeded by ``(--seed, image index, 1)``.
 """
 
 from __future__ import annotations
@@ -89,6 +98,7 @@ class PrepareSettings:
     seed: int = 0
     intrinsics: tuple[float, float, float, float] = (577.5, 577.5, 319.5, 239.5)  # fx, fy, cx, cy
     categories: tuple[tuple[str, str], ...] = ()  # (name, symmetry) per class id; empty: the NOCS six
+    mask_effects: tuple[str, ...] = ()  # segmenter effects on the masks of the inputs; empty: the exact masks
 
     @property
     def category_set(self) -> Any:
@@ -147,8 +157,13 @@ def _model_extents(obj_models: str, folder: str, subset: str, synset: str | None
 
 def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, class_id: int,
                      settings: PrepareSettings, extents: tuple[float, ...] | None,
-                     rng: np.random.Generator) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Targets and inputs of one instance; (None, skip reason) when it is rejected."""
+                     rng: np.random.Generator, observed: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Targets and inputs of one instance; (None, skip reason) when it is rejected.
+
+    The pose is fitted to ``points`` (exact mask) and ``nocs``; the network inputs come from ``observed``
+    (points, colours of a segmenter-like mask) when given, else from ``points`` and ``colors``.
+    """
     from ..core.rotations import canonicalize_symmetric_rotation, matrix_to_quaternion_np
     from ..model.preprocess import centre, sample_point_indices, spherical_maps
     from .umeyama import ransac_umeyama
@@ -167,6 +182,8 @@ def _instance_record(points: np.ndarray, colors: np.ndarray, nocs: np.ndarray, c
         canonical_rotation = canonicalize_symmetric_rotation(rotation)
         canonical = canonical @ (canonical_rotation.T @ rotation).T  # x_c = R_c^T R x
         rotation = canonical_rotation
+    if observed is not None:  # inputs from another mask: their canonical points follow from the pose
+        points, colors = observed[0].astype(np.float64), observed[1]
     if settings.canonical_source == "pose":  # from the fitted pose instead of the measured NOCS map
         canonical = (points.astype(np.float64) - fit.translation) @ rotation / fit.scale
 
@@ -208,6 +225,7 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
     """All instances of one image (``prefix`` = ``<root>/<folder>/<split>/<scene>/<idx>``)."""
     from ..model.preprocess import Intrinsics, backproject, normalize_rgb
     from . import nocs_io
+    from .synth.segmenter import segmenter_mask
 
     result = ImageResult()
     base = Path(prefix)
@@ -230,6 +248,8 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
     intrinsics = Intrinsics(*settings.intrinsics)
     depth = depth_mm.astype(np.float64) / 1000.0  # metres
     rng = np.random.default_rng([settings.seed, image_index])
+    # The masks draw from their own stream: they do not change with the RANSAC settings, nor the fits with them.
+    mask_rng = np.random.default_rng([settings.seed, image_index, 1]) if settings.mask_effects else None
     folder = DATASET_FOLDERS[settings.dataset]
     for entry in meta:
         if entry.class_id == 0:
@@ -255,9 +275,17 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
             continue
         nocs = coord[rows, cols].astype(np.float64) - 0.5
         colors = normalize_rgb(color[rows, cols])
+        observed = None
+        if mask_rng is not None:
+            seen_points, (seen_rows, seen_cols) = backproject(
+                depth, intrinsics, segmenter_mask(instance_mask, mask_rng, settings.mask_effects))
+            if len(seen_points) < settings.min_depth_pixels:
+                result.skips["too_few_points"] += 1
+                continue
+            observed = (seen_points, normalize_rgb(color[seen_rows, seen_cols]))
         extents = _model_extents(settings.obj_models, folder, settings.split, entry.synset, entry.model_id)
         record, reason = _instance_record(points.astype(np.float64), colors, nocs, entry.class_id, settings,
-                                          extents, rng)
+                                          extents, rng, observed)
         if record is None:
             result.skips[reason] += 1
             continue
@@ -327,7 +355,7 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
             scale_range: tuple[float, float] = (0.01, 2.0), canonical_source: str = "pose",
             min_depth_pixels: int = MIN_DEPTH_PIXELS, max_mask_box: Sequence[int] = MAX_MASK_BOX,
             skip_models: Sequence[str] = SKIPPED_MODELS, seed: int = 0,
-            intrinsics: Sequence[float] | None = None, overwrite: bool = False,
+            intrinsics: Sequence[float] | None = None, mask_effects: Sequence[str] = (), overwrite: bool = False,
             progress: bool = True) -> PrepareSummary:
     """Prepare the training instances of one split into an instance store at ``out``."""
     from tqdm import tqdm
@@ -338,6 +366,12 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASET_FOLDERS)}")
     if canonical_source not in ("coord", "pose"):
         raise ValueError("canonical_source must be 'coord' or 'pose'")
+    from .synth.segmenter import parse_mask_effects
+
+    mask_effects = parse_mask_effects(mask_effects)
+    if mask_effects and canonical_source == "coord":
+        raise ValueError("--canonical-source coord cannot go with --mask-effects: the NOCS map has no coordinates "
+                         "for the pixels a segmenter-like mask adds (background, neighbours); use pose")
     root = Path(root)
     if intrinsics is None:
         from .nocs_io import root_intrinsics
@@ -356,7 +390,7 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         ransac_iterations=int(ransac_iterations), min_inlier_ratio=float(min_inlier_ratio),
         scale_range=(float(scale_range[0]), float(scale_range[1])), canonical_source=canonical_source,
         min_depth_pixels=int(min_depth_pixels), max_mask_box=(int(max_mask_box[0]), int(max_mask_box[1])),
-        skip_models=tuple(skip_models), seed=int(seed),
+        skip_models=tuple(skip_models), seed=int(seed), mask_effects=mask_effects,
         intrinsics=tuple(float(v) for v in intrinsics))  # type: ignore[arg-type]
     images = list_images(root, dataset, split)
     if max_images is not None:
@@ -437,6 +471,8 @@ def format_summary(summary: PrepareSummary) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
+    from .synth.segmenter import MASK_EFFECTS
+
     parser.add_argument("--data", default="data",
                         help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/; default: data)")
     parser.add_argument("--dataset", required=True, choices=sorted(DATASET_FOLDERS),
@@ -471,6 +507,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "give none to keep every model)")
     parser.add_argument("--intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
                         help="camera intrinsics (default: DATA/dataset.json of generated data, else the dataset's)")
+    parser.add_argument("--mask-effects", nargs="+", default=[], metavar="EFFECT",
+                        help="cut the network inputs with segmenter-like masks (the pose still comes from the exact "
+                             f"mask): all, or any of {', '.join(MASK_EFFECTS)} (as `synth --effects`; default: the "
+                             "exact masks)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -503,7 +543,8 @@ def run(args: argparse.Namespace) -> int:
                           scale_range=tuple(args.scale_range), canonical_source=args.canonical_source,
                           min_depth_pixels=args.min_depth_pixels, max_mask_box=tuple(args.max_mask_box),
                           skip_models=tuple(args.skip_models),
-                          seed=args.seed, intrinsics=args.intrinsics, overwrite=args.overwrite,
+                          seed=args.seed, intrinsics=args.intrinsics, mask_effects=tuple(args.mask_effects),
+                          overwrite=args.overwrite,
                           progress=not args.no_progress)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"dualposenet prepare: error: {error}", file=sys.stderr)
