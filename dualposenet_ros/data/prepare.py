@@ -46,7 +46,8 @@ box is the exact one's), and, the project's own checks, a fit whose inlier ratio
 
 Images are processed in parallel (``--workers`` processes, ``imap`` in order, so the output is the
 same for any number of workers); the random choices (RANSAC sets, point sampling) use a generator
-seeded by ``(--seed, image index)``, the mask effects their own one seeded by ``(--seed, image index, 1)``.
+seeded by ``(--seed, image index)``, the mask effects one per instance seeded by ``(--seed, image index,
+instance id)``.
 """
 
 from __future__ import annotations
@@ -248,8 +249,6 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
     intrinsics = Intrinsics(*settings.intrinsics)
     depth = depth_mm.astype(np.float64) / 1000.0  # metres
     rng = np.random.default_rng([settings.seed, image_index])
-    # The masks draw from their own stream: they do not change with the RANSAC settings, nor the fits with them.
-    mask_rng = np.random.default_rng([settings.seed, image_index, 1]) if settings.mask_effects else None
     folder = DATASET_FOLDERS[settings.dataset]
     for entry in meta:
         if entry.class_id == 0:
@@ -276,7 +275,9 @@ def process_image(settings: PrepareSettings, image_index: int, prefix: str) -> I
         nocs = coord[rows, cols].astype(np.float64) - 0.5
         colors = normalize_rgb(color[rows, cols])
         observed = None
-        if mask_rng is not None:
+        if settings.mask_effects:
+            # Each instance's own stream: its mask does not change with the RANSAC settings or the other instances.
+            mask_rng = np.random.default_rng([settings.seed, image_index, entry.instance_id])
             seen_points, (seen_rows, seen_cols) = backproject(
                 depth, intrinsics, segmenter_mask(instance_mask, mask_rng, settings.mask_effects))
             if len(seen_points) < settings.min_depth_pixels:
