@@ -27,7 +27,7 @@ EFFECTS: dict[str, str] = {
     "specular_holes": "patches without depth on saturated highlights",
     "color_variety": "exposure, white balance and gamma of another camera and light per image",
     "distractors": "1-4 unannotated clutter objects (boxes, cylinders) on the table, occluding others",
-    "real_sizes": "category sizes widened to cover the real REAL275 test objects (shapes.REAL_SIZE_RANGES)",
+    "real_sizes": "category sizes and proportions that cover real objects (shapes.REAL_SHAPE_RANGES)",
     "mask_boundary": "segmenter masks eroded or dilated by up to 3 px (instead of 1)",
     "mask_bleed": "segmenter masks bleeding a few px to one side, into background and neighbours",
     "mask_coarse": "segmenter masks through a 28x28 grid over their box, as Mask R-CNN's",

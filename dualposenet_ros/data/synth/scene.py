@@ -19,7 +19,7 @@ from ...core.categories import CATEGORIES
 from ..nocs_io import CAMERA_INTRINSICS
 from .mesh import box, polyline_pieces, revolution_segments, revolve_pieces, rotation_y
 from .mesh_files import MeshCategory
-from .shapes import DEFAULT_STEP, SIZE_RANGES, ObjectModel, make_object_model, normalize_mesh
+from .shapes import DEFAULT_STEP, SHAPE_RANGES, ObjectModel, ShapeRanges, make_object_model, normalize_mesh
 from .textures import Material, PlaneTexture, periodic_noise, sample_material, sample_plane_texture
 
 UP = np.array([0.0, 1.0, 0.0])
@@ -171,10 +171,11 @@ class SceneConfig:
     mesh_step: float = DEFAULT_STEP
     categories: tuple[str, ...] = CATEGORIES
     mesh_categories: tuple[MeshCategory, ...] = ()
-    distractors: tuple[int, int] = (0, 0)  # clutter objects per scene (class id 0, never annotated)
-    size_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(SIZE_RANGES))
     """Categories of one's own; when given, the objects come from their meshes (class ids 1..n in
     this order) instead of the NOCS ``categories``."""
+    distractors: tuple[int, int] = (0, 0)  # clutter objects per scene (class id 0, never annotated)
+    shape_ranges: dict[str, ShapeRanges] = field(default_factory=lambda: dict(SHAPE_RANGES))
+    """Sizes and proportions of the NOCS categories (:mod:`.shapes`)."""
 
 
 class SceneSampler:
@@ -249,7 +250,7 @@ class SceneSampler:
         if config.mesh_categories:
             index = int(rng.integers(len(config.mesh_categories)))
             return config.mesh_categories[index].sample(index + 1, rng)
-        return make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step, config.size_ranges)
+        return make_object_model(str(rng.choice(config.categories)), rng, config.mesh_step, config.shape_ranges)
 
     def _place_objects(self, rng: np.random.Generator) -> tuple[PlacedObject, ...]:
         """Objects at random non-overlapping spots (footprint circles) around the table centre, then

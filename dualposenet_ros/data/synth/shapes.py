@@ -41,25 +41,47 @@ SYNSETS: dict[str, str] = {
 }
 """ShapeNet synset of each category, as in CAMERA meta files and ``obj_models`` folders."""
 
-SIZE_RANGES: dict[str, tuple[float, float]] = {
-    "bottle": (0.15, 0.30),  # height
-    "bowl": (0.12, 0.20),  # rim diameter
-    "camera": (0.08, 0.15),  # body width
-    "can": (0.08, 0.15),  # height
-    "laptop": (0.25, 0.40),  # width
-    "mug": (0.08, 0.13),  # height
-}
-"""Metres; the dimension each category's main size is drawn for (see the builders)."""
+ShapeRanges = dict[str, tuple[float, float]]
+"""The ranges one category's builder draws from: ``size``, its main size in metres (the dimension
+named below), and the proportions it is drawn with (ratios to a size, or metres, as named)."""
 
-REAL_SIZE_RANGES: dict[str, tuple[float, float]] = {
-    **SIZE_RANGES,
-    "camera": (0.06, 0.19),
-    "can": (0.08, 0.20),
-    "laptop": (0.25, 0.45),
+SHAPE_RANGES: dict[str, ShapeRanges] = {
+    "bottle": {"size": (0.15, 0.30), "radius_per_height": (0.13, 0.2)},  # size: height
+    "bowl": {"size": (0.12, 0.20), "height_per_diameter": (0.35, 0.55)},  # size: rim diameter
+    "camera": {"size": (0.08, 0.15), "height_per_width": (0.55, 0.75),  # size: body width
+               "depth_per_width": (0.3, 0.5), "lens_per_width": (0.2, 0.6)},
+    "can": {"size": (0.08, 0.15), "radius": (0.026, 0.042)},  # size: height
+    "laptop": {"size": (0.25, 0.40), "depth_per_width": (0.62, 0.72), "opening_deg": (95.0, 135.0)},  # size: width
+    "mug": {"size": (0.08, 0.13), "radius": (0.035, 0.05)},  # size: height
 }
-"""Wider ranges that cover the objects of the public REAL275 test frames in test/fixtures (a 0.42 m
-wide laptop, a 0.19 m can, cameras 0.07-0.18 m wide; test_synth_effects.py checks it): the
-``real_sizes`` effect of ``dualposenet synth``."""
+"""The generator's default shapes (the shipped model was trained on them)."""
+
+REAL_SHAPE_RANGES: dict[str, ShapeRanges] = {
+    "bottle": {**SHAPE_RANGES["bottle"], "radius_per_height": (0.13, 0.32)},
+    "bowl": SHAPE_RANGES["bowl"],
+    "camera": {"size": (0.06, 0.19), "height_per_width": (0.45, 1.45), "depth_per_width": (0.3, 0.8),
+               "lens_per_width": (0.2, 1.3)},
+    "can": {**SHAPE_RANGES["can"], "size": (0.08, 0.20)},
+    "laptop": {"size": (0.25, 0.45), "depth_per_width": (0.5, 0.75), "opening_deg": (95.0, 145.0)},
+    "mug": {**SHAPE_RANGES["mug"], "radius": (0.035, 0.06)},
+}
+"""Wider ranges that cover real objects of the six categories (the ``real_sizes`` effect of
+``dualposenet synth``): every REAL275 test object of the repository's fixtures (a 0.42 m wide laptop,
+a 0.19 m can, squat shampoo bottles, cameras taller than wide with long lenses) and the public
+per-category mean sizes of the REAL275 objects (:data:`REAL275_MEAN_SIZES`) are matched by some drawn
+object to within 15 % on every axis (``test_synth_effects.py`` checks it)."""
+
+REAL275_MEAN_SIZES: dict[str, tuple[float, float, float]] = {
+    "bottle": (0.087, 0.220, 0.089),
+    "bowl": (0.165, 0.080, 0.165),
+    "camera": (0.088, 0.128, 0.156),
+    "can": (0.068, 0.146, 0.072),
+    "laptop": (0.346, 0.200, 0.335),
+    "mug": (0.146, 0.083, 0.114),
+}
+"""Mean box size (x, y, z in metres, NOCS object frame: y up) of the REAL275 objects per category, as
+FS-Net (Chen et al., CVPR 2021) publishes them and later category-level methods (GPV-Pose, HS-Pose)
+reuse as their size priors."""
 
 DEFAULT_STEP = 0.004
 """Target triangle edge length in metres: small enough for smooth silhouettes at 0.4 m."""
@@ -102,9 +124,9 @@ class ObjectModel:
         return float(np.max(np.hypot(self.mesh.vertices[:, 0], self.mesh.vertices[:, 2]))) * self.scale
 
 
-def _bottle(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    height = rng.uniform(*size_range)
-    radius = height * rng.uniform(0.13, 0.2)
+def _bottle(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    height = rng.uniform(*ranges["size"])
+    radius = height * rng.uniform(*ranges["radius_per_height"])
     neck = radius * rng.uniform(0.28, 0.45)
     shoulder, neck_start = height * rng.uniform(0.45, 0.62), height * rng.uniform(0.72, 0.82)
     cap_height, cap_radius = height * rng.uniform(0.05, 0.08), neck * rng.uniform(1.05, 1.2)
@@ -135,9 +157,9 @@ def _bottle(rng: np.random.Generator, step: float, size_range: tuple[float, floa
     )
 
 
-def _bowl(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    radius = rng.uniform(*size_range) / 2.0
-    height = 2.0 * radius * rng.uniform(0.35, 0.55)
+def _bowl(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    radius = rng.uniform(*ranges["size"]) / 2.0
+    height = 2.0 * radius * rng.uniform(*ranges["height_per_diameter"])
     thickness, foot = rng.uniform(0.004, 0.007), radius * rng.uniform(0.38, 0.55)
     s = np.linspace(0.0, 1.0, 32)
     outer = np.stack([foot + (radius - foot) * np.sin(s * np.pi / 2), height * (1 - np.cos(s * np.pi / 2))], axis=1)
@@ -154,9 +176,9 @@ def _bowl(rng: np.random.Generator, step: float, size_range: tuple[float, float]
     return revolve_pieces([profile], step, revolution_segments(radius, step), BODY)
 
 
-def _can(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    height = rng.uniform(*size_range)
-    radius = min(rng.uniform(0.026, 0.042), 0.45 * height)
+def _can(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    height = rng.uniform(*ranges["size"])
+    radius = min(rng.uniform(*ranges["radius"]), 0.45 * height)
     rim = min(0.012, 0.12 * height)
     body = [[radius * 0.95, 0.0], [radius, rim], [radius, height - rim], [radius * 0.9, height - 0.002]]
     lid = [
@@ -177,9 +199,9 @@ def _can(rng: np.random.Generator, step: float, size_range: tuple[float, float])
     )
 
 
-def _mug(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    height = rng.uniform(*size_range)
-    radius, wall, floor = rng.uniform(0.035, 0.05), rng.uniform(0.003, 0.005), rng.uniform(0.005, 0.009)
+def _mug(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    height = rng.uniform(*ranges["size"])
+    radius, wall, floor = rng.uniform(*ranges["radius"]), rng.uniform(0.003, 0.005), rng.uniform(0.005, 0.009)
     lip = arc((radius - wall / 2, height), wall / 2, 0.0, np.pi, 8)
     wall_profile = np.concatenate([[[radius, 0.0]], lip, [[radius - wall, floor]]])
     body = revolve_pieces(
@@ -197,11 +219,11 @@ def _mug(rng: np.random.Generator, step: float, size_range: tuple[float, float])
     return concatenate([body, handle])
 
 
-def _laptop(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    width = rng.uniform(*size_range)
-    depth = width * rng.uniform(0.62, 0.72)
+def _laptop(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    width = rng.uniform(*ranges["size"])
+    depth = width * rng.uniform(*ranges["depth_per_width"])
     base_thickness, lid_thickness = rng.uniform(0.012, 0.022), rng.uniform(0.005, 0.009)
-    opening = np.radians(rng.uniform(95.0, 135.0))  # angle between base and lid
+    opening = np.radians(rng.uniform(*ranges["opening_deg"]))  # angle between base and lid
     base = box((width, base_thickness, depth), (0.0, base_thickness / 2, 0.0), BODY)
     keyboard = box((0.85 * width, 0.001, 0.42 * depth), (0.0, base_thickness + 0.0005, -0.08 * depth), DETAIL)
     touchpad = box((0.3 * width, 0.0008, 0.2 * depth), (0.0, base_thickness + 0.0004, 0.3 * depth), ACCENT)
@@ -215,10 +237,12 @@ def _laptop(rng: np.random.Generator, step: float, size_range: tuple[float, floa
     return concatenate([base, keyboard, touchpad, lid])
 
 
-def _camera(rng: np.random.Generator, step: float, size_range: tuple[float, float]) -> Mesh:
-    width = rng.uniform(*size_range)
-    height, depth = width * rng.uniform(0.55, 0.75), width * rng.uniform(0.3, 0.5)
-    lens_radius, lens_length = height * rng.uniform(0.25, 0.35), width * rng.uniform(0.2, 0.6)
+def _camera(rng: np.random.Generator, step: float, ranges: ShapeRanges) -> Mesh:
+    width = rng.uniform(*ranges["size"])
+    height = width * rng.uniform(*ranges["height_per_width"])
+    depth = width * rng.uniform(*ranges["depth_per_width"])
+    lens_radius = height * rng.uniform(0.25, 0.35)
+    lens_length = width * rng.uniform(*ranges["lens_per_width"])
     lens_x = width * rng.uniform(-0.05, 0.1)
     segments = revolution_segments(1.08 * lens_radius, step)
     lens_profile = [
@@ -258,7 +282,7 @@ def _camera(rng: np.random.Generator, step: float, size_range: tuple[float, floa
     )
 
 
-BUILDERS: dict[str, Callable[[np.random.Generator, float, tuple[float, float]], Mesh]] = {
+BUILDERS: dict[str, Callable[[np.random.Generator, float, ShapeRanges], Mesh]] = {
     "bottle": _bottle,
     "bowl": _bowl,
     "camera": _camera,
@@ -277,11 +301,11 @@ def normalize_mesh(mesh: Mesh) -> tuple[Mesh, float, np.ndarray]:
 
 
 def make_object_model(category: int | str, rng: np.random.Generator, step: float = DEFAULT_STEP,
-                      size_ranges: dict[str, tuple[float, float]] = SIZE_RANGES) -> ObjectModel:
-    """A random object of ``category`` (class id or name) with a random model id, its main size
-    drawn from ``size_ranges`` (:data:`SIZE_RANGES` or :data:`REAL_SIZE_RANGES`)."""
+                      shape_ranges: dict[str, ShapeRanges] = SHAPE_RANGES) -> ObjectModel:
+    """A random object of ``category`` (class id or name) with a random model id, its size and
+    proportions drawn from ``shape_ranges`` (:data:`SHAPE_RANGES` or :data:`REAL_SHAPE_RANGES`)."""
     identifier = category_id(category) if isinstance(category, str) else int(category)
     name = category_name(identifier)
-    mesh, scale, extents = normalize_mesh(BUILDERS[name](rng, step, size_ranges[name]))
+    mesh, scale, extents = normalize_mesh(BUILDERS[name](rng, step, shape_ranges[name]))
     model_id = f"synth_{int(rng.integers(1 << 48)):012x}"
     return ObjectModel(identifier, model_id, mesh, scale, extents)

@@ -42,7 +42,7 @@ from .effects import depth_noise
 from .mesh_files import MeshCategory
 from .scene import SceneConfig, SceneSampler
 from .segmenter import segmenter_masks
-from .shapes import REAL_SIZE_RANGES, SIZE_RANGES
+from .shapes import REAL_SHAPE_RANGES, SHAPE_RANGES
 
 GENERATOR_VERSION = "2"  # 2: gt_RTs in the public optical frame (1 wrote them with x and y negated)
 """Bumped whenever the same seed would produce different data."""
@@ -144,9 +144,9 @@ def write_scene(root: Path, split: str, scene_index: int, settings: SynthSetting
     """Sample, render and write every image of one scene; returns its counts."""
     rng = scene_rng(settings.seed, split, scene_index)
     distractors = (1, 4) if "distractors" in settings.effects else (0, 0)
-    sizes = REAL_SIZE_RANGES if "real_sizes" in settings.effects else SIZE_RANGES
+    shapes = REAL_SHAPE_RANGES if "real_sizes" in settings.effects else SHAPE_RANGES
     sampler = SceneSampler(SceneConfig(mesh_categories=settings.mesh_categories, distractors=distractors,
-                                       size_ranges=sizes), settings.intrinsics, settings.image_size)
+                                       shape_ranges=shapes), settings.intrinsics, settings.image_size)
     noise = depth_noise(settings.effects)
     scene = sampler.sample(rng)
     for obj in scene.objects:
