@@ -20,13 +20,8 @@ from dualposenet_ros.core.rotations import quaternion_to_matrix_np
 from dualposenet_ros.data import nocs_io
 from dualposenet_ros.data.instances import InstanceStore
 from dualposenet_ros.data.prepare import prepare
-from dualposenet_ros.data.synth.effects import EFFECTS
-from dualposenet_ros.data.synth.segmenter import (
-    MASK_EFFECTS,
-    parse_mask_effects,
-    segmenter_mask,
-    segmenter_masks,
-)
+from dualposenet_ros.data.synth.effects import EFFECTS, MASK_EFFECTS, parse_effects
+from dualposenet_ros.data.synth.segmenter import segmenter_mask, segmenter_masks
 
 NUM_POINTS = 4096  # several times the toy objects' pixels: the samples cover each mask
 Key = tuple[int, int]  # (image_index, instance_id)
@@ -87,12 +82,13 @@ def prepared(dataset, tmp_path_factory):
 
 
 def test_mask_effect_names_are_the_generators():
-    assert set(MASK_EFFECTS) == {name for name in EFFECTS if name.startswith("mask_")}
-    assert parse_mask_effects(["all"]) == MASK_EFFECTS
-    assert parse_mask_effects(["mask_split", "mask_bleed", "mask_split"]) == ("mask_bleed", "mask_split")
-    assert parse_mask_effects([]) == ()
-    with pytest.raises(ValueError, match="unknown mask effect 'dark_holes'"):
-        parse_mask_effects(["dark_holes"])
+    assert MASK_EFFECTS == ("mask_boundary", "mask_bleed", "mask_coarse", "mask_partial", "mask_split")
+    assert parse_effects(["all"], MASK_EFFECTS) == MASK_EFFECTS
+    assert parse_effects(["mask_split", "mask_bleed", "mask_split"], MASK_EFFECTS) == ("mask_bleed", "mask_split")
+    assert parse_effects([], MASK_EFFECTS) == ()
+    with pytest.raises(ValueError, match="unknown effect 'dark_holes'"):
+        parse_effects(["dark_holes"], MASK_EFFECTS)
+    assert "dark_holes" in parse_effects(["all"]) and set(MASK_EFFECTS) < set(EFFECTS)
 
 
 def test_default_inputs_come_from_the_exact_masks(prepared):
@@ -198,4 +194,4 @@ def test_cli_records_the_effects_and_refuses_coord_targets(dataset, tmp_path, ca
     assert "--canonical-source coord cannot go with --mask-effects" in capsys.readouterr().err
     assert not (tmp_path / "coord").exists()
     assert main([*common, "--out", str(tmp_path / "unknown"), "--mask-effects", "mask_blur"]) == 2
-    assert "unknown mask effect 'mask_blur'" in capsys.readouterr().err
+    assert "unknown effect 'mask_blur'" in capsys.readouterr().err

@@ -367,9 +367,9 @@ def prepare(root: str | os.PathLike[str], dataset: str, split: str, out: str | o
         raise ValueError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASET_FOLDERS)}")
     if canonical_source not in ("coord", "pose"):
         raise ValueError("canonical_source must be 'coord' or 'pose'")
-    from .synth.segmenter import parse_mask_effects
+    from .synth.effects import MASK_EFFECTS, parse_effects
 
-    mask_effects = parse_mask_effects(mask_effects)
+    mask_effects = parse_effects(mask_effects, MASK_EFFECTS)
     if mask_effects and canonical_source == "coord":
         raise ValueError("--canonical-source coord cannot go with --mask-effects: the NOCS map has no coordinates "
                          "for the pixels a segmenter-like mask adds (background, neighbours); use pose")
@@ -472,7 +472,7 @@ def format_summary(summary: PrepareSummary) -> str:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    from .synth.segmenter import MASK_EFFECTS
+    from .synth.effects import MASK_EFFECTS
 
     parser.add_argument("--data", default="data",
                         help="root of the NOCS layout (holds CAMERA/, Real/, obj_models/; default: data)")

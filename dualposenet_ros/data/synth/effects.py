@@ -7,7 +7,7 @@ unless effects are asked for (``dataset.json`` records them); ``all`` turns ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from .sensor import DEFAULT_DEPTH_NOISE, REALSENSE_DEPTH_NOISE, DepthNoise
@@ -39,17 +39,22 @@ EFFECTS: dict[str, str] = {
 ALL = "all"
 
 
-def parse_effects(names: Iterable[str]) -> tuple[str, ...]:
-    """Checked effect names in :data:`EFFECTS` order (``all`` = every one); ``ValueError`` names an unknown one."""
+MASK_EFFECTS = tuple(name for name in EFFECTS if name.startswith("mask_"))
+"""The effects on segmentation masks (:mod:`.segmenter`): also ``dualposenet prepare --mask-effects``."""
+
+
+def parse_effects(names: Iterable[str], known: Sequence[str] = tuple(EFFECTS)) -> tuple[str, ...]:
+    """Checked effect names among ``known`` in their order (``all`` = every one); ``ValueError`` names
+    an unknown one."""
     chosen = set()
     for name in names:
         if name == ALL:
-            chosen.update(EFFECTS)
-        elif name in EFFECTS:
+            chosen.update(known)
+        elif name in known:
             chosen.add(name)
         else:
-            raise ValueError(f"unknown effect {name!r}: expected {ALL} or any of {', '.join(EFFECTS)}")
-    return tuple(name for name in EFFECTS if name in chosen)
+            raise ValueError(f"unknown effect {name!r}: expected {ALL} or any of {', '.join(known)}")
+    return tuple(name for name in known if name in chosen)
 
 
 def depth_noise(effects: Iterable[str], base: DepthNoise = DEFAULT_DEPTH_NOISE) -> DepthNoise:

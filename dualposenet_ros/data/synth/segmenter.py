@@ -7,13 +7,13 @@ effects (names of :mod:`.effects`) to each exact mask; without any it erodes or 
 by one pixel at random (or not), as the generator always did. A mask is never emptied.
 
 ``dualposenet synth`` uses it for the segmentation results the test phase reads; ``dualposenet
-prepare --mask-effects`` (:func:`segmenter_mask`, :func:`parse_mask_effects`) for the masks that cut
+prepare --mask-effects`` (:func:`segmenter_mask`) for the masks that cut
 the training instances' inputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 import cv2
 import numpy as np
@@ -22,24 +22,6 @@ PARTIAL_PROBABILITY = 0.15
 SPLIT_PROBABILITY = 0.1
 SPLIT_MIN_PIXELS = 400
 MASK_GRID = 28  # Mask R-CNN's mask head resolution
-MASK_EFFECTS = ("mask_boundary", "mask_bleed", "mask_coarse", "mask_partial", "mask_split")
-"""The effect names :func:`segmenter_masks` knows (the ``mask_*`` names of :mod:`.effects`)."""
-ALL_MASK_EFFECTS = "all"
-
-
-def parse_mask_effects(names: Iterable[str]) -> tuple[str, ...]:
-    """Checked mask effect names in :data:`MASK_EFFECTS` order (``all`` = every one); ``ValueError`` names
-    an unknown one."""
-    chosen = set()
-    for name in names:
-        if name == ALL_MASK_EFFECTS:
-            chosen.update(MASK_EFFECTS)
-        elif name in MASK_EFFECTS:
-            chosen.add(name)
-        else:
-            raise ValueError(f"unknown mask effect {name!r}: expected {ALL_MASK_EFFECTS} or any of "
-                             f"{', '.join(MASK_EFFECTS)}")
-    return tuple(name for name in MASK_EFFECTS if name in chosen)
 
 
 def _morph(mask: np.ndarray, pixels: int, grow: bool) -> np.ndarray:
