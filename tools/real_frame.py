@@ -102,6 +102,9 @@ def compare(checkpoint: str | None, fixture: Path = FIXTURE, threads: int | None
         rows.append({
             "instance": error.truth.instance_id, "category": error.truth.category, "mask_pixels": int(mask.sum()),
             "rotation_deg": error.rotation_deg, "translation_cm": error.translation_cm,
+            "rotation_vector_deg": _object_frame_turn(error.truth.rotation, error.estimate.rotation),
+            "size_m": [round(float(v), 4) for v in error.estimate.size],
+            "true_size_m": [round(float(v), 4) for v in error.truth.size],
             "official_rotation_deg": theirs.rotation_deg if theirs else None,
             "official_translation_cm": theirs.translation_cm if theirs else None,
         })
@@ -114,6 +117,14 @@ def compare(checkpoint: str | None, fixture: Path = FIXTURE, threads: int | None
     }
 
 
+def _object_frame_turn(truth: np.ndarray, estimate: np.ndarray) -> list[float]:
+    """The estimate's rotation relative to the truth as a rotation vector (degrees) in the object's
+    own axes (x, y up, z): a turn about one axis shows which way the model is wrong."""
+    from scipy.spatial.transform import Rotation
+
+    return [round(float(v), 1) for v in np.degrees(Rotation.from_matrix(truth.T @ estimate).as_rotvec())]
+
+
 def format_table(report: dict) -> str:
     lines = ["| object | category | mask px | rotation (deg) | translation (cm) | official rotation (deg) "
              "| official translation (cm) |", "|---|---|---:|---:|---:|---:|---:|"]
@@ -122,6 +133,11 @@ def format_table(report: dict) -> str:
                     if row["official_rotation_deg"] is not None else "unmatched | unmatched")
         lines.append(f"| {row['instance']} | {row['category']} | {row['mask_pixels']} | {row['rotation_deg']:.1f} | "
                      f"{row['translation_cm']:.1f} | {official} |")
+    lines.append("\n| object | turn about the object's x / y / z (deg) | size (m) | true size (m) |\n|---|---|---|---|")
+    for row in report["objects"]:
+        lines.append(f"| {row['instance']} | {' / '.join(f'{v:.1f}' for v in row['rotation_vector_deg'])} | "
+                     f"{' x '.join(f'{v:.3f}' for v in row['size_m'])} | "
+                     f"{' x '.join(f'{v:.3f}' for v in row['true_size_m'])} |")
     lines.append(f"\nwithin 10 deg / 5 cm: {report['within_10deg_5cm']} of {report['count']} "
                  f"(official predictions: {report['official_within_10deg_5cm']} of {report['count']})")
     return "\n".join(lines)
