@@ -80,6 +80,17 @@ def _next_domain() -> int:
                        "processes earlier tests started: they did not stop")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_process_outlives_its_module() -> Iterator[None]:
+    """Stops what a module's tests started and left running (a test or fixture that failed between
+    starting a process and its ``try``/``finally``): such a node would spend the CPU of every later
+    test and outlive the run. Set up before, so torn down after, the module's own fixtures."""
+    from ros_support import stop_leftovers
+
+    yield
+    stop_leftovers()
+
+
 @pytest.fixture
 def ros_domain_id() -> int:
     """A DDS domain id for this test only (distinct per test and per pytest process)."""

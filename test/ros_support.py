@@ -63,10 +63,29 @@ def require_rclpy() -> Any:
     return require_modules("rclpy", "dualposenet_ros.msg")[0]
 
 
+_started: list[subprocess.Popen] = []
+
+
+def track(process: subprocess.Popen) -> subprocess.Popen:
+    """Note a process a test started, so that :func:`stop_leftovers` stops it if the test does not."""
+    _started.append(process)
+    return process
+
+
+def stop_leftovers() -> list[str]:
+    """Stop every tracked process still running (a test or fixture that failed between starting it
+    and its ``try``/``finally`` left it behind); their command lines."""
+    leftovers = [process for process in _started if process.poll() is None]
+    _started.clear()
+    for process in leftovers:
+        stop(process, timeout=5.0)
+    return [" ".join(map(str, process.args)) for process in leftovers]
+
+
 def start_python(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     """Start ``python <args>`` as a separate process with the test's ROS environment."""
-    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return track(subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True))
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> str:

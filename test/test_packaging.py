@@ -4,6 +4,7 @@ merges the generated interfaces with the hand-written package without overwritin
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -72,6 +73,52 @@ def test_colcon_install_merges_interfaces_and_core():
     for executable in ("dualposenet_node", "synthetic_camera"):
         assert os.access(install / "lib" / "dualposenet_ros" / executable, os.X_OK)
     assert (install / "share" / "dualposenet_ros" / "launch" / "dualposenet.launch.py").exists()
+
+
+def _fake_environments(root: Path) -> dict[str, Path]:
+    """Paths inside a virtual environment and a workspace as tools/setup.sh leaves them (their stamp
+    files), of this checkout and of another, and a path of no such environment."""
+    places = {}
+    for owner in ("this", "other"):
+        venv, ws = root / owner / ".venv", root / owner / ".ws"
+        (venv / "bin").mkdir(parents=True)
+        (venv / ".dualposenet-requirements").write_text("stamp\n")
+        (ws / "install" / "tf2_msgs" / "lib").mkdir(parents=True)
+        (ws / ".build-stamp").write_text("stamp\n")
+        places[f"{owner}_venv"], places[f"{owner}_ws"] = venv, ws
+    places["ros"] = root / "opt" / "ros" / "humble"
+    return places
+
+
+def test_another_environment_of_the_project_is_dropped_from_the_search_paths(tmp_path):
+    """A shell with one distribution's environment sourced that sets up or sources another's keeps
+    only the entries of the one it asks for, and every entry that no setup of this project made."""
+    places = _fake_environments(tmp_path)
+    this_venv, this_ws, other_venv, other_ws = (places[k] for k in ("this_venv", "this_ws", "other_venv", "other_ws"))
+    this_messages, other_messages = (ws / "install" / "tf2_msgs" / "lib" for ws in (this_ws, other_ws))
+    python_path = [other_messages, places["ros"] / "lib", this_messages, "relative/entry"]
+    ament = [other_venv, places["ros"], this_venv]
+    script = (f'source "{REPO / "tools" / "distro.sh"}"\n'
+              f'dpn_drop_other_environments "{this_venv}" "{this_ws}"\n'
+              'echo "PYTHONPATH=$PYTHONPATH"; echo "AMENT_PREFIX_PATH=$AMENT_PREFIX_PATH"\n'
+              'echo "PATH=$PATH"; echo "CMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH-unset}"\n')
+    env = {"HOME": str(tmp_path), "PATH": os.pathsep.join([str(other_venv / "bin"), "/usr/bin", "/bin"]),
+           "PYTHONPATH": os.pathsep.join(map(str, python_path)), "AMENT_PREFIX_PATH": os.pathsep.join(map(str, ament)),
+           "CMAKE_PREFIX_PATH": str(other_venv)}
+    result = subprocess.run(["bash", "-euc", script], env=env, capture_output=True, text=True, check=True)
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert values["PYTHONPATH"].split(":") == [str(places["ros"] / "lib"), str(this_messages), "relative/entry"]
+    assert values["AMENT_PREFIX_PATH"].split(":") == [str(places["ros"]), str(this_venv)]
+    assert values["PATH"] == "/usr/bin:/bin"
+    assert values["CMAKE_PREFIX_PATH"] == "unset"  # nothing left: unset, not empty
+
+
+def test_setup_and_env_scripts_drop_other_environments():
+    """Both entry points of the environment call the clean-up before they use the search paths."""
+    for script in ("setup.sh", "env.sh"):
+        text = (REPO / "tools" / script).read_text()
+        activation = re.search(r'^source ".*/bin/activate"$', text, re.MULTILINE)
+        assert activation and text.index("dpn_drop_other_environments") < activation.start(), script
 
 
 def test_files_the_build_files_and_docs_name_exist():

@@ -29,7 +29,7 @@ from dualposenet_ros.ros.parameters import reliable_input_overrides
 from ros_node_support import (DEFAULT_OBJECTS, FRAME_ID, ObjectSpec, Probe, assert_tf_publisher,
                               assert_valid_object, image_msg, in_process_node, make_frame, stamp_msg, tiny_estimator,
                               write_tiny_checkpoint)
-from ros_support import require_rclpy, start_python, stop
+from ros_support import require_rclpy, start_python, stop, track
 
 REPO = Path(__file__).resolve().parents[1]
 EXECUTABLE = REPO / "scripts" / "dualposenet_node"
@@ -55,7 +55,7 @@ def _start_node(ros_env: dict[str, str], checkpoint: Path, *ros_args: str, log: 
     args = [str(EXECUTABLE), "--ros-args", *ros_args, "-p", f"checkpoint:={checkpoint}"]
     if log is None:
         return start_python(args, ros_env)
-    return subprocess.Popen([sys.executable, *args], env=ros_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return track(subprocess.Popen([sys.executable, *args], env=ros_env, stdout=log.open("w"), stderr=subprocess.STDOUT))
 
 
 def _assert_objects(msg: Any, seconds: float, objects: tuple[ObjectSpec, ...] = DEFAULT_OBJECTS,
@@ -119,10 +119,10 @@ def live(module_ros_env, module_rclpy_context, tmp_path_factory):
     folder = tmp_path_factory.mktemp("live_node")
     # As a user starts it: no DDS profile chosen, so the executable applies the package's own.
     env = {name: value for name, value in module_ros_env.items() if name not in PROFILE_VARIABLES}
+    probe = Probe(module_rclpy_context)  # before the node: a probe that cannot start leaves no node behind
     process = _start_node(env, write_tiny_checkpoint(folder / "tiny"), *RELIABLE_INPUTS,
                           "-p", "device:=cpu", "-p", "diagnostics_period:=0.25", "-p", "input_timeout:=1.0",
                           "-p", "warning_period:=30.0", "-p", "marker_lifetime:=2.0", log=folder / "node.log")
-    probe = Probe(module_rclpy_context)
     node = LiveNode(process, probe, folder / "node.log")
     try:
         first = probe.wait_for_objects(1.0, timeout=90, republish=make_frame(1.0))

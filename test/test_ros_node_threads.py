@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ros_support import require_rclpy, stop
+from ros_support import require_rclpy, stop, track
 
 VERBOSE = {"OMP_DISPLAY_ENV": "VERBOSE"}
 
@@ -85,8 +85,8 @@ def _start(ros_env: dict[str, str], tmp_path: Path, args: list[str], env: dict[s
     environment.update(env)
     log = tmp_path / "node.log"
     command = [str(_installed_executable()), "--ros-args", *args, "-p", f"checkpoint:={stem}", "-p", "device:=cpu"]
-    process = subprocess.Popen(command, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                               preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+    process = track(subprocess.Popen(command, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None))
     return process, log
 
 

@@ -37,6 +37,45 @@ dpn_parse_distro() {
   export DUALPOSENET_WS="$repo/.ws$suffix"
 }
 
+# dpn_drop_other_environments VENV WS: removes from the search paths (PATH, PYTHONPATH,
+# AMENT_PREFIX_PATH, CMAKE_PREFIX_PATH, COLCON_PREFIX_PATH, LD_LIBRARY_PATH) every entry inside a
+# virtual environment or workspace that tools/setup.sh made, other than VENV and WS: a shell with
+# Kilted's environment sourced that sets up or sources Jazzy's (or another checkout's) would
+# otherwise build against, and import, the other distribution's messages. Other entries (a ROS
+# installation's, the user's own) stay, in their order.
+dpn_drop_other_environments() {
+  local keep_venv="$1" keep_ws="$2" name entry owner
+  local -a entries kept
+  for name in PATH PYTHONPATH AMENT_PREFIX_PATH CMAKE_PREFIX_PATH COLCON_PREFIX_PATH LD_LIBRARY_PATH; do
+    [[ -n "${!name-}" ]] || continue
+    IFS=: read -r -a entries <<< "${!name}"
+    kept=()
+    for entry in "${entries[@]}"; do
+      owner="$(_dpn_environment_of "$entry")"
+      [[ -n "$owner" && "$owner" != "$keep_venv" && "$owner" != "$keep_ws" ]] && continue
+      kept+=("$entry")
+    done
+    if ((${#kept[@]})); then
+      export "$name=$(IFS=:; echo "${kept[*]}")"
+    else
+      unset "$name"
+    fi
+  done
+}
+
+# _dpn_environment_of PATH: the virtual environment (it holds .dualposenet-requirements) or
+# workspace (.build-stamp) made by tools/setup.sh that PATH lies in; nothing for any other path.
+_dpn_environment_of() {
+  local dir="$1"
+  while [[ "$dir" == /?* ]]; do
+    if [[ -f "$dir/.dualposenet-requirements" || -f "$dir/.build-stamp" ]]; then
+      echo "$dir"
+      return
+    fi
+    dir="${dir%/*}"
+  done
+}
+
 # dpn_needs_suite ARGS...: true (0) unless one of them names test files (test/..., x.py, x.py::name)
 # (tools/test.sh test/test_x.py -x runs that file only; tools/test.sh -x runs the whole suite).
 dpn_needs_suite() {

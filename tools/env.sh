@@ -14,6 +14,7 @@ if [[ ! -f "$DPN_VENV/bin/activate" ]]; then
   echo "no environment in $DPN_VENV: run tools/setup.sh${DUALPOSENET_DISTRO_ARGS:+ $DUALPOSENET_DISTRO_ARGS} first" >&2
   return 1
 fi
+dpn_drop_other_environments "$DPN_VENV" "$DUALPOSENET_WS"
 # shellcheck disable=SC1091
 source "$DPN_VENV/bin/activate"
 export AMENT_PREFIX_PATH="$DPN_VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
